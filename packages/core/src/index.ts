@@ -1,1 +1,15 @@
-export {};
+/**
+ * @pillion/core: the proxy's pure logic, with no sockets and no threads. Each room below has an index
+ * whose first lines say what it is for.
+ *
+ * - config: the schema of the operator's configuration, its defaults and its validation
+ * - routes: the compiled route table of an HTTP listener
+ * - http: HTTP/1.1 rules a proxy must enforce, header lists, the upstream response parser
+ * - resilience: health thresholds, outlier detection, breakers, backoff, retries, slow start
+ * - shared-state: the layout of the memory every thread shares, and the slot allocator
+ */
+export * from './config/index.js';
+export * from './routes/index.js';
+export * from './shared-state/index.js';
+export * from './http/index.js';
+export * from './resilience/index.js';

@@ -1,0 +1,6 @@
+export * from './schema.js';
+export * from './duration.js';
+export * from './errors.js';
+export * from './validate.js';
+export * from './load.js';
+export { unsupportedFields } from './support.js';

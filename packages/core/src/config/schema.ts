@@ -1,0 +1,399 @@
+/**
+ * The configuration schema: every field an operator may write, its type, its default and its limits.
+ * Defaults live here and nowhere else; the rest of Pillion reads the parsed, defaulted `Config`.
+ *
+ * Objects are strict: an unknown key (a typo) is an error, never silently ignored.
+ */
+import { z } from 'zod';
+import { parseDuration } from './duration.js';
+
+const DURATION_HELP = 'must be a duration like 250ms, 5s, 1m or a number of milliseconds';
+
+function durationSchema() {
+  return z
+    .union([z.number(), z.string()], { error: DURATION_HELP })
+    .transform((v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `${DURATION_HELP} (got ${JSON.stringify(v)})` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}
+
+/** A duration field; parses to milliseconds. With a default it may be left out. */
+export function duration(): ReturnType<typeof durationSchema>;
+export function duration(defaultValue: string): z.ZodDefault<ReturnType<typeof durationSchema>>;
+export function duration(defaultValue?: string) {
+  const base = durationSchema();
+  return defaultValue === undefined ? base : base.default(parseDuration(defaultValue)!);
+}
+
+/** A type error message that says "is required" when the field is missing. */
+const expected = (what: string) => (iss: { input?: unknown }) => (iss.input === undefined ? 'is required' : `must be ${what}`);
+
+const int = (min: number, max: number) => z.number({ error: expected('a number') }).int('must be an integer').min(min, `must be >= ${min}`).max(max, `must be <= ${max}`);
+const name = z
+  .string({ error: expected('a string') })
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/, 'must be 1-63 letters, digits, "_", "-" or ".", starting with a letter or digit');
+const address = z.string({ error: expected('a string') }).min(1, 'must not be empty');
+const port = int(0, 65535);
+const oneOf = <T extends readonly [string, ...string[]]>(values: T) =>
+  z.enum(values, { error: `must be one of ${values.join(', ')}` });
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'must be a valid header name').transform((s) => s.toLowerCase());
+const headerValue = z.string().refine((s) => !/[\0\r\n]/.test(s), 'must not contain NUL, CR or LF');
+
+// ---------------------------------------------------------------- limits
+
+export const LIMIT_DEFAULTS = {
+  max_request_headers_bytes: 16 * 1024,
+  max_request_headers_count: 100,
+  max_uri_bytes: 8 * 1024,
+  max_request_body_bytes: 0, // 0 = unlimited (streamed); set a value to answer 413 over it
+  max_response_headers_bytes: 64 * 1024,
+} as const;
+
+const listenerLimits = z
+  .strictObject({
+    max_request_headers_bytes: int(1024, 1024 * 1024).default(LIMIT_DEFAULTS.max_request_headers_bytes),
+    max_request_headers_count: int(1, 10_000).default(LIMIT_DEFAULTS.max_request_headers_count),
+    max_uri_bytes: int(64, 1024 * 1024).default(LIMIT_DEFAULTS.max_uri_bytes),
+    max_request_body_bytes: int(0, Number.MAX_SAFE_INTEGER).default(LIMIT_DEFAULTS.max_request_body_bytes),
+    max_response_headers_bytes: int(1024, 1024 * 1024).default(LIMIT_DEFAULTS.max_response_headers_bytes),
+  })
+  .prefault({});
+
+const listenerTimeouts = z
+  .strictObject({
+    /** Whole request through the proxy when the route sets none. 0 disables. */
+    request: duration('60s'),
+    /** A keep-alive downstream connection with no request in flight closes after this. */
+    idle: duration('60s'),
+  })
+  .prefault({});
+
+// ---------------------------------------------------------------- routes
+
+const headerMatch = z.union([
+  headerValue,
+  z.strictObject({ present: z.boolean() }),
+  z.strictObject({ regex: z.string() }),
+], { error: 'must be a value, { present: bool } or { regex: "..." }' });
+
+const routeMatch = z
+  .strictObject({
+    prefix: z.string().startsWith('/', 'must start with /').optional(),
+    exact: z.string().startsWith('/', 'must start with /').optional(),
+    regex: z.string().optional(),
+    methods: z.array(z.string().regex(/^[A-Z][A-Z0-9_-]*$/, 'must be an upper-case method name')).min(1).optional(),
+    headers: z.record(headerName, headerMatch).optional(),
+    host: z.string().min(1).optional(),
+  })
+  .superRefine((m, ctx) => {
+    const kinds = [m.prefix, m.exact, m.regex].filter((v) => v !== undefined).length;
+    if (kinds > 1) ctx.addIssue({ code: 'custom', message: 'set only one of prefix, exact, regex' });
+    if (m.regex !== undefined) {
+      try {
+        new RegExp(m.regex);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', path: ['regex'], message: `is not a valid regular expression: ${(e as Error).message}` });
+      }
+    }
+  });
+
+const backoff = z
+  .strictObject({ base: duration('25ms'), max: duration('250ms') })
+  .prefault({});
+
+const retryOn = z.union([
+  oneOf(['connect-failure', 'reset', 'gateway-error', '5xx', 'timeout'] as const),
+  z.string().regex(/^[1-5][0-9][0-9]$/),
+  int(100, 599).transform(String),
+], { error: 'must be connect-failure, reset, gateway-error, 5xx, timeout or a status code' });
+
+const retry = z.strictObject({
+  attempts: int(0, 10).default(1),
+  per_try_timeout: duration().optional(),
+  on: z.array(retryOn).default(['connect-failure', 'reset']),
+  backoff,
+});
+
+const headerEdits = z
+  .strictObject({
+    add: z.record(headerName, headerValue).default({}),
+    remove: z.array(headerName).default([]),
+  })
+  .prefault({});
+
+const route = z
+  .strictObject({
+    name: z.string().optional(),
+    match: routeMatch.prefault({}),
+    cluster: name.optional(),
+    weighted_clusters: z.array(z.strictObject({ cluster: name, weight: int(0, 1_000_000) })).min(1).optional(),
+    timeout: duration().optional(),
+    retry: retry.optional(),
+    prefix_rewrite: z.string().optional(),
+    host_rewrite: z.string().min(1).optional(),
+    request_headers: headerEdits,
+    response_headers: headerEdits,
+  })
+  .superRefine((r, ctx) => {
+    if ((r.cluster === undefined) === (r.weighted_clusters === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of cluster, weighted_clusters' });
+    }
+    if (r.weighted_clusters && r.weighted_clusters.reduce((s, w) => s + w.weight, 0) === 0) {
+      ctx.addIssue({ code: 'custom', path: ['weighted_clusters'], message: 'weights must not all be 0' });
+    }
+  });
+
+// ---------------------------------------------------------------- filters
+
+const filter = z.union(
+  [
+    z.strictObject({ plugin: name, config: z.unknown().optional(), fail_open: z.boolean().default(false), name: name.optional() }),
+    z.strictObject({ wasm: z.string().min(1), config: z.unknown().optional(), fail_open: z.boolean().default(false), name: name.optional(), max_memory: z.string().or(z.number()).optional() }),
+  ],
+  { error: 'must be { plugin: NAME, config } or { wasm: PATH, config }' },
+);
+
+// ---------------------------------------------------------------- listeners
+
+const listenerBase = {
+  name,
+  address: address.default('127.0.0.1'),
+  port,
+};
+
+const httpListener = z.strictObject({
+  ...listenerBase,
+  protocol: z.literal('http'),
+  filters: z.array(filter).default([]),
+  routes: z.array(route).min(1, 'must have at least one route'),
+  limits: listenerLimits,
+  timeouts: listenerTimeouts,
+});
+
+const tcpListener = z.strictObject({
+  ...listenerBase,
+  protocol: z.literal('tcp'),
+  cluster: name,
+  idle_timeout: duration('1h'),
+  max_connection_duration: duration().optional(),
+  connect_attempts: int(1, 10).default(3),
+});
+
+const udpListener = z.strictObject({
+  ...listenerBase,
+  protocol: z.literal('udp'),
+  cluster: name,
+  session_timeout: duration('30s'),
+  max_sessions: int(1, 1_000_000).default(10_000),
+  max_datagram_size: int(1, 65_507).default(65_507),
+});
+
+const listener = z.discriminatedUnion('protocol', [httpListener, tcpListener, udpListener], {
+  error: 'protocol must be one of http, tcp, udp',
+});
+
+// ---------------------------------------------------------------- clusters
+
+const endpoint = z.strictObject({
+  address,
+  port: int(1, 65535),
+  weight: int(1, 128).default(1),
+  zone: z.string().default(''),
+});
+
+export const LB_POLICIES = ['round-robin', 'random', 'least-request', 'ring-hash', 'maglev'] as const;
+
+const lb = z
+  .strictObject({
+    policy: oneOf(LB_POLICIES).default('round-robin'),
+    choices: int(2, 100).default(2),
+    active_request_bias: z.number().min(0).max(10).default(1),
+    hash_on: z
+      .string()
+      .regex(/^(header:[!#$%&'*+.^_`|~0-9A-Za-z-]+|cookie:[^\s;=]+|source-ip)$/, 'must be header:NAME, cookie:NAME or source-ip')
+      .optional(),
+    min_ring_size: int(1, 8_388_608).default(1024),
+    table_size: int(1, 5_000_011).default(65_537),
+    panic_threshold: z.number().min(0).max(100).default(50),
+    local_zone: z.string().optional(),
+  })
+  .prefault({})
+  .superRefine((l, ctx) => {
+    const hashing = l.policy === 'ring-hash' || l.policy === 'maglev';
+    if (hashing && !l.hash_on) ctx.addIssue({ code: 'custom', path: ['hash_on'], message: `is required with policy ${l.policy}` });
+    if (!hashing && l.hash_on) ctx.addIssue({ code: 'custom', path: ['hash_on'], message: 'only applies to ring-hash and maglev' });
+  });
+
+const expectedStatus = z.union([int(100, 599), z.string().regex(/^[1-5]\d\d(-[1-5]\d\d)?$/, 'must be a status or a range like 200-299')]);
+
+const healthCheck = z
+  .strictObject({
+    http: z.strictObject({ path: z.string().startsWith('/').default('/health'), host: z.string().optional(), expected_statuses: z.array(expectedStatus).default(['200-299']) }).optional(),
+    tcp: z.strictObject({}).optional(),
+    interval: duration('5s'),
+    timeout: duration('1s'),
+    jitter: duration('0ms'),
+    healthy_threshold: int(1, 100).default(2),
+    unhealthy_threshold: int(1, 100).default(3),
+  })
+  .superRefine((h, ctx) => {
+    if ((h.http === undefined) === (h.tcp === undefined)) ctx.addIssue({ code: 'custom', message: 'set exactly one of http, tcp' });
+  });
+
+const outlierDetection = z.strictObject({
+  consecutive_5xx: int(0, 1000).default(5),
+  consecutive_gateway_failure: int(0, 1000).default(5),
+  base_ejection_time: duration('30s'),
+  max_ejection_time: duration('300s'),
+  max_ejection_percent: int(0, 100).default(10),
+});
+
+export const CIRCUIT_BREAKER_DEFAULTS = { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 } as const;
+
+const circuitBreaker = z
+  .strictObject({
+    max_connections: int(1, 10_000_000).default(CIRCUIT_BREAKER_DEFAULTS.max_connections),
+    max_pending_requests: int(0, 10_000_000).default(CIRCUIT_BREAKER_DEFAULTS.max_pending_requests),
+    max_requests: int(1, 10_000_000).default(CIRCUIT_BREAKER_DEFAULTS.max_requests),
+    max_retries: int(0, 10_000_000).default(CIRCUIT_BREAKER_DEFAULTS.max_retries),
+  })
+  .prefault({});
+
+const pool = z
+  .strictObject({
+    max_connections_per_endpoint: int(1, 100_000).default(128),
+    idle_timeout: duration('60s'),
+    max_requests_per_connection: int(0, 100_000_000).default(0), // 0 = unlimited
+    warmup: z.strictObject({ connections: int(0, 10_000).default(4), concurrency: int(1, 1000).default(2) }).optional(),
+  })
+  .prefault({});
+
+const slowStart = z.strictObject({
+  window: duration('30s'),
+  aggression: z.number().positive().max(100).default(1),
+  min_weight_percent: z.number().min(0).max(100).default(10),
+});
+
+const cluster = z.strictObject({
+  name,
+  endpoints: z.array(endpoint).default([]),
+  connect_timeout: duration('1s'),
+  lb,
+  health_check: healthCheck.optional(),
+  outlier_detection: outlierDetection.optional(),
+  circuit_breaker: circuitBreaker,
+  pool,
+  slow_start: slowStart.optional(),
+});
+
+// ---------------------------------------------------------------- top level
+
+export const CAPACITY_DEFAULTS = { max_clusters: 64, max_endpoints: 1024, max_listeners: 32 } as const;
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const configSchema = z
+  .strictObject({
+    workers: z.union([z.literal('auto'), int(1, 256)], { error: 'must be "auto" or an integer from 1 to 256' }).default('auto'),
+    admin: z.strictObject({ address: address.default('127.0.0.1'), port: port.default(9901) }).prefault({}),
+    log: z.strictObject({ level: oneOf(LOG_LEVELS).default('info') }).prefault({}),
+    access_log: z
+      .strictObject({
+        enabled: z.boolean().default(true),
+        /** Fraction of requests logged, 0..1. */
+        sample: z.number().min(0).max(1).default(1),
+      })
+      .prefault({}),
+    /** How long a drain (SIGTERM, POST /drain) waits for in-flight requests before closing them. */
+    drain_timeout: duration('30s'),
+    /** Sizes of the shared-memory tables; fixed for the life of the process. */
+    capacity: z
+      .strictObject({
+        max_clusters: int(1, 4096).default(CAPACITY_DEFAULTS.max_clusters),
+        max_endpoints: int(1, 65_536).default(CAPACITY_DEFAULTS.max_endpoints),
+        max_listeners: int(1, 1024).default(CAPACITY_DEFAULTS.max_listeners),
+      })
+      .prefault({}),
+    listeners: z.array(listener).min(1, 'must have at least one listener'),
+    clusters: z.array(cluster).default([]),
+  })
+  // Cross-references run even when other fields are invalid, so every problem is reported in one pass;
+  // the document may then be half-parsed, hence the defensive reads.
+  .superRefine((doc, ctx) => crossCheck(doc as unknown as LooseDoc, ctx), { when: () => true });
+
+interface LooseDoc {
+  listeners?: unknown;
+  clusters?: unknown;
+  capacity?: { max_clusters?: unknown; max_endpoints?: unknown; max_listeners?: unknown };
+}
+type Loose = Record<string, unknown>;
+const list = (v: unknown): Loose[] => (Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? (x as Loose) : {})) : []);
+const num = (v: unknown, d: number) => (typeof v === 'number' ? v : d);
+
+function crossCheck(c: LooseDoc, ctx: z.RefinementCtx): void {
+  const clusters = list(c.clusters);
+  const listeners = list(c.listeners);
+  const clusterNames = new Map<string, number>();
+  clusters.forEach((cl, i) => {
+    const n = String(cl.name);
+    if (clusterNames.has(n)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'name'], message: `duplicate cluster name "${n}" (also clusters[${clusterNames.get(n)}])` });
+    else clusterNames.set(n, i);
+    const seen = new Set<string>();
+    list(cl.endpoints).forEach((e, j) => {
+      const key = `${String(e.address)}:${String(e.port)}`;
+      if (seen.has(key)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'endpoints', j], message: `duplicate endpoint ${key}` });
+      seen.add(key);
+    });
+  });
+  const listenerNames = new Set<string>();
+  const binds = new Map<string, number>();
+  listeners.forEach((l, i) => {
+    const n = String(l.name);
+    if (listenerNames.has(n)) ctx.addIssue({ code: 'custom', path: ['listeners', i, 'name'], message: `duplicate listener name "${n}"` });
+    listenerNames.add(n);
+    const address = typeof l.address === 'string' ? l.address : '127.0.0.1';
+    const bind = `${l.protocol === 'udp' ? 'udp' : 'tcp'}:${address}:${String(l.port)}`;
+    if (typeof l.port === 'number' && l.port !== 0 && binds.has(bind)) {
+      ctx.addIssue({ code: 'custom', path: ['listeners', i, 'port'], message: `${address}:${l.port} is already used by listeners[${binds.get(bind)}]` });
+    }
+    binds.set(bind, i);
+    const known = (v: unknown, path: PropertyKey[]) => {
+      if (typeof v === 'string' && !clusterNames.has(v)) ctx.addIssue({ code: 'custom', path, message: `unknown cluster "${v}"` });
+    };
+    if (l.protocol === 'http') {
+      list(l.routes).forEach((r, j) => {
+        known(r.cluster, ['listeners', i, 'routes', j, 'cluster']);
+        list(r.weighted_clusters).forEach((w, k) => known(w.cluster, ['listeners', i, 'routes', j, 'weighted_clusters', k, 'cluster']));
+      });
+    } else {
+      known(l.cluster, ['listeners', i, 'cluster']);
+    }
+  });
+  const maxClusters = num(c.capacity?.max_clusters, CAPACITY_DEFAULTS.max_clusters);
+  const maxListeners = num(c.capacity?.max_listeners, CAPACITY_DEFAULTS.max_listeners);
+  const maxEndpoints = num(c.capacity?.max_endpoints, CAPACITY_DEFAULTS.max_endpoints);
+  if (clusters.length > maxClusters) ctx.addIssue({ code: 'custom', path: ['clusters'], message: `has ${clusters.length} clusters, more than capacity.max_clusters (${maxClusters})` });
+  if (listeners.length > maxListeners) ctx.addIssue({ code: 'custom', path: ['listeners'], message: `has ${listeners.length} listeners, more than capacity.max_listeners (${maxListeners})` });
+  const endpoints = clusters.reduce((n, cl) => n + list(cl.endpoints).length, 0);
+  if (endpoints > maxEndpoints) ctx.addIssue({ code: 'custom', path: ['clusters'], message: `has ${endpoints} endpoints, more than capacity.max_endpoints (${maxEndpoints})` });
+}
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type Config = z.output<typeof configSchema>;
+export type ListenerConfig = Config['listeners'][number];
+export type HttpListenerConfig = Extract<ListenerConfig, { protocol: 'http' }>;
+export type TcpListenerConfig = Extract<ListenerConfig, { protocol: 'tcp' }>;
+export type UdpListenerConfig = Extract<ListenerConfig, { protocol: 'udp' }>;
+export type RouteConfig = HttpListenerConfig['routes'][number];
+export type ClusterConfig = Config['clusters'][number];
+export type EndpointConfig = ClusterConfig['endpoints'][number];
+export type FilterConfig = HttpListenerConfig['filters'][number];
+export type LbConfig = ClusterConfig['lb'];
+
+/** Schema for one endpoint, used by the admin API when endpoints are replaced at run time. */
+export const endpointSchema = endpoint;

@@ -1,0 +1,3 @@
+export * from './layout.js';
+export * from './shared-state.js';
+export * from './slot-allocator.js';

@@ -1,0 +1,202 @@
+/**
+ * The layout of the one SharedArrayBuffer every thread of a Pillion process shares.
+ *
+ * Two kinds of memory live in it:
+ *  - coordination slots (Int32, updated with Atomics by any thread): per endpoint active requests and
+ *    connections, health and ejection, effective weight; per cluster breaker counters and the shared
+ *    round-robin sequence;
+ *  - statistics rows (Float64), one row per thread, written without atomics by the owning thread only and
+ *    summed by the reader: the per-CPU counter pattern, so counting a request costs one add.
+ *
+ * The field lists below are the single source of the offsets: adding a name to a list gives it a slot.
+ * Nothing outside this module indexes the raw arrays.
+ */
+
+/** Process-wide header fields (Int32). */
+export const HEADER_FIELDS = [
+  'magic',
+  'layout_version',
+  'max_clusters',
+  'max_endpoints',
+  'max_listeners',
+  'max_threads',
+  'config_generation',
+  'draining',
+] as const;
+
+/** Per-cluster coordination fields (Int32, Atomics). */
+export const CLUSTER_FIELDS = [
+  'rr_sequence', // the round-robin cursor shared by every worker
+  'membership_generation', // bumped whenever endpoints, weights or eligibility change
+  'cx_active', // upstream connections open, all workers
+  'rq_pending', // requests waiting for a connection
+  'rq_active', // requests in flight
+  'rq_retry_active', // retries in flight
+  'ejected_count', // endpoints currently ejected by outlier detection
+] as const;
+
+/** Per-endpoint coordination fields (Int32, Atomics). */
+export const ENDPOINT_FIELDS = [
+  'state', // EndpointState
+  'cluster', // owning cluster slot
+  'weight', // configured weight
+  'effective_weight_milli', // weight x slow-start/warm-up factor x 1000
+  'rq_active',
+  'cx_active',
+  'health', // bit flags, see HEALTH_*
+  'consecutive_5xx',
+  'consecutive_gateway_failure',
+  'times_ejected',
+  'warm_connections',
+  'hc_consecutive', // active health check: results in a row since the last flip
+] as const;
+
+/** Per-endpoint times (Float64, milliseconds since the epoch; each has a single writer). */
+export const ENDPOINT_TIME_FIELDS = ['added_at', 'ejected_until', 'healthy_since'] as const;
+
+export const enum EndpointState {
+  Free = 0,
+  Active = 1,
+  Draining = 2,
+}
+
+export const HEALTH_ACTIVE_FAILED = 1; // failed active health checks
+export const HEALTH_EJECTED = 2; // ejected by outlier detection
+export const HEALTH_UNKNOWN = 4; // no active check result yet
+
+/** Response classes counted by pillion_requests_total{code_class}. Index 0 is a request that got no response. */
+export const CODE_CLASSES = ['none', '1xx', '2xx', '3xx', '4xx', '5xx'] as const;
+
+/** Upper bounds (seconds) of pillion_request_duration_seconds buckets. */
+export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30] as const;
+
+/** Per-listener statistics (Float64, per thread). */
+export const LISTENER_STATS = [
+  'downstream_cx_total',
+  'downstream_cx_active',
+  'downstream_bytes_in',
+  'downstream_bytes_out',
+  'local_replies',
+  'tcp_connections_total',
+  'udp_sessions_active',
+] as const;
+
+/** Per-cluster statistics (Float64, per thread). */
+export const CLUSTER_STATS = [
+  'upstream_cx_total',
+  'upstream_connect_failures',
+  'upstream_resets',
+  'upstream_timeouts',
+  'retries',
+  'outlier_ejections',
+  'cb_reject_max_connections',
+  'cb_reject_max_pending_requests',
+  'cb_reject_max_requests',
+  'cb_reject_max_retries',
+  'upstream_bytes_in',
+  'upstream_bytes_out',
+] as const;
+
+/** Per-endpoint statistics (Float64, per thread). */
+export const ENDPOINT_STATS = ['requests', 'responses_5xx', 'connect_failures'] as const;
+
+export type HeaderField = (typeof HEADER_FIELDS)[number];
+export type ClusterField = (typeof CLUSTER_FIELDS)[number];
+export type EndpointField = (typeof ENDPOINT_FIELDS)[number];
+export type EndpointTimeField = (typeof ENDPOINT_TIME_FIELDS)[number];
+export type ListenerStat = (typeof LISTENER_STATS)[number];
+export type ClusterStat = (typeof CLUSTER_STATS)[number];
+export type EndpointStat = (typeof ENDPOINT_STATS)[number];
+
+export interface Capacities {
+  maxClusters: number;
+  maxEndpoints: number;
+  maxListeners: number;
+  /** Statistics rows: one per worker thread plus one for the supervisor. */
+  maxThreads: number;
+}
+
+export const MAGIC = 0x50494c4c; // "PILL"
+export const LAYOUT_VERSION = 1;
+
+function indexOf<T extends readonly string[]>(list: T): { [K in T[number]]: number } {
+  const out = {} as Record<string, number>;
+  list.forEach((name, i) => (out[name] = i));
+  return out as { [K in T[number]]: number };
+}
+
+export const HEADER = indexOf(HEADER_FIELDS);
+export const CLUSTER = indexOf(CLUSTER_FIELDS);
+export const ENDPOINT = indexOf(ENDPOINT_FIELDS);
+export const ENDPOINT_TIME = indexOf(ENDPOINT_TIME_FIELDS);
+export const LISTENER_STAT = indexOf(LISTENER_STATS);
+export const CLUSTER_STAT = indexOf(CLUSTER_STATS);
+export const ENDPOINT_STAT = indexOf(ENDPOINT_STATS);
+
+/** Where each region starts, in elements of its own array type, and how big the buffer is. */
+export interface Layout {
+  readonly cap: Capacities;
+  /** Int32 regions (element offsets into one Int32Array over the whole buffer). */
+  readonly headerAt: number;
+  readonly clustersAt: number;
+  readonly endpointsAt: number;
+  readonly int32Length: number;
+  /** Float64 regions (element offsets into one Float64Array over the whole buffer). */
+  readonly endpointTimesAt: number;
+  readonly statsAt: number;
+  /** Float64 elements in one thread's statistics row. */
+  readonly rowLength: number;
+  /** Offsets inside a statistics row. */
+  readonly row: {
+    requestsAt: number; // [listener][cluster + 1 (the last is "no cluster")][code class]
+    durationAt: number; // [listener][bucket..., +Inf, sum]
+    listenerStatsAt: number; // [listener][LISTENER_STATS]
+    clusterStatsAt: number; // [cluster][CLUSTER_STATS]
+    endpointStatsAt: number; // [endpoint][ENDPOINT_STATS]
+  };
+  readonly byteLength: number;
+}
+
+export function computeLayout(cap: Capacities): Layout {
+  const headerAt = 0;
+  const clustersAt = headerAt + HEADER_FIELDS.length;
+  const endpointsAt = clustersAt + cap.maxClusters * CLUSTER_FIELDS.length;
+  let int32Length = endpointsAt + cap.maxEndpoints * ENDPOINT_FIELDS.length;
+  if (int32Length % 2) int32Length++; // Float64 regions start 8-byte aligned
+
+  const endpointTimesAt = int32Length / 2;
+  const statsAt = endpointTimesAt + cap.maxEndpoints * ENDPOINT_TIME_FIELDS.length;
+  const classes = CODE_CLASSES.length;
+  const requestsAt = 0;
+  const durationAt = requestsAt + cap.maxListeners * (cap.maxClusters + 1) * classes;
+  const listenerStatsAt = durationAt + cap.maxListeners * (DURATION_BUCKETS.length + 2);
+  const clusterStatsAt = listenerStatsAt + cap.maxListeners * LISTENER_STATS.length;
+  const endpointStatsAt = clusterStatsAt + cap.maxClusters * CLUSTER_STATS.length;
+  const rowLength = endpointStatsAt + cap.maxEndpoints * ENDPOINT_STATS.length;
+  const byteLength = (statsAt + rowLength * cap.maxThreads) * 8;
+  return {
+    cap,
+    headerAt,
+    clustersAt,
+    endpointsAt,
+    int32Length,
+    endpointTimesAt,
+    statsAt,
+    rowLength,
+    row: { requestsAt, durationAt, listenerStatsAt, clusterStatsAt, endpointStatsAt },
+    byteLength,
+  };
+}
+
+/** Index of the duration bucket for a latency in seconds (the +Inf bucket is DURATION_BUCKETS.length). */
+export function durationBucket(seconds: number): number {
+  let i = 0;
+  while (i < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[i]!) i++;
+  return i;
+}
+
+/** 0 for none, 1 for 1xx ... 5 for 5xx. */
+export function codeClass(status: number): number {
+  const c = (status / 100) | 0;
+  return c >= 1 && c <= 5 ? c : 0;
+}

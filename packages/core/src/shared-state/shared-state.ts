@@ -1,0 +1,228 @@
+/**
+ * Accessors over the SharedArrayBuffer described by layout.ts: one method per field, so that no other
+ * module computes an offset. The same class is used by the supervisor (which creates the buffer) and by
+ * every worker (which attaches to it).
+ */
+import {
+  CLUSTER,
+  CLUSTER_FIELDS,
+  CLUSTER_STAT,
+  CLUSTER_STATS,
+  CODE_CLASSES,
+  DURATION_BUCKETS,
+  ENDPOINT,
+  ENDPOINT_FIELDS,
+  ENDPOINT_STAT,
+  ENDPOINT_STATS,
+  ENDPOINT_TIME,
+  ENDPOINT_TIME_FIELDS,
+  HEADER,
+  LAYOUT_VERSION,
+  LISTENER_STAT,
+  LISTENER_STATS,
+  MAGIC,
+  computeLayout,
+  durationBucket,
+  type Capacities,
+  type ClusterField,
+  type ClusterStat,
+  type EndpointField,
+  type EndpointStat,
+  type EndpointTimeField,
+  type HeaderField,
+  type Layout,
+  type ListenerStat,
+} from './layout.js';
+
+export class SharedState {
+  readonly buffer: SharedArrayBuffer;
+  readonly layout: Layout;
+  private readonly i32: Int32Array;
+  private readonly f64: Float64Array;
+
+  private constructor(buffer: SharedArrayBuffer, layout: Layout) {
+    this.buffer = buffer;
+    this.layout = layout;
+    this.i32 = new Int32Array(buffer, 0, layout.int32Length);
+    this.f64 = new Float64Array(buffer);
+  }
+
+  /** Allocates and initialises a new buffer. */
+  static create(cap: Capacities): SharedState {
+    const layout = computeLayout(cap);
+    const s = new SharedState(new SharedArrayBuffer(layout.byteLength), layout);
+    s.setHeader('magic', MAGIC);
+    s.setHeader('layout_version', LAYOUT_VERSION);
+    s.setHeader('max_clusters', cap.maxClusters);
+    s.setHeader('max_endpoints', cap.maxEndpoints);
+    s.setHeader('max_listeners', cap.maxListeners);
+    s.setHeader('max_threads', cap.maxThreads);
+    return s;
+  }
+
+  /** Wraps a buffer made by `create` in another thread. */
+  static attach(buffer: SharedArrayBuffer): SharedState {
+    const head = new Int32Array(buffer, 0, 8);
+    if (head[HEADER.magic] !== MAGIC || head[HEADER.layout_version] !== LAYOUT_VERSION) {
+      throw new Error('SharedState: buffer has an unknown layout');
+    }
+    const cap: Capacities = {
+      maxClusters: head[HEADER.max_clusters]!,
+      maxEndpoints: head[HEADER.max_endpoints]!,
+      maxListeners: head[HEADER.max_listeners]!,
+      maxThreads: head[HEADER.max_threads]!,
+    };
+    return new SharedState(buffer, computeLayout(cap));
+  }
+
+  // ------------------------------------------------------------ header
+
+  header(field: HeaderField): number {
+    return Atomics.load(this.i32, this.layout.headerAt + HEADER[field]);
+  }
+  setHeader(field: HeaderField, value: number): void {
+    Atomics.store(this.i32, this.layout.headerAt + HEADER[field], value);
+  }
+  addHeader(field: HeaderField, delta: number): number {
+    return Atomics.add(this.i32, this.layout.headerAt + HEADER[field], delta) + delta;
+  }
+
+  // ------------------------------------------------------------ clusters (coordination)
+
+  private clusterIndex(cluster: number, field: ClusterField): number {
+    return this.layout.clustersAt + cluster * CLUSTER_FIELDS.length + CLUSTER[field];
+  }
+  cluster(cluster: number, field: ClusterField): number {
+    return Atomics.load(this.i32, this.clusterIndex(cluster, field));
+  }
+  setCluster(cluster: number, field: ClusterField, value: number): void {
+    Atomics.store(this.i32, this.clusterIndex(cluster, field), value);
+  }
+  /** Adds and returns the value before the add (Atomics.add semantics). */
+  addCluster(cluster: number, field: ClusterField, delta: number): number {
+    return Atomics.add(this.i32, this.clusterIndex(cluster, field), delta);
+  }
+  /** Increments the cluster's shared round-robin sequence and returns the value before. */
+  nextSequence(cluster: number): number {
+    return Atomics.add(this.i32, this.clusterIndex(cluster, 'rr_sequence'), 1) >>> 0;
+  }
+
+  // ------------------------------------------------------------ endpoints (coordination)
+
+  private endpointIndex(slot: number, field: EndpointField): number {
+    return this.layout.endpointsAt + slot * ENDPOINT_FIELDS.length + ENDPOINT[field];
+  }
+  endpoint(slot: number, field: EndpointField): number {
+    return Atomics.load(this.i32, this.endpointIndex(slot, field));
+  }
+  setEndpoint(slot: number, field: EndpointField, value: number): void {
+    Atomics.store(this.i32, this.endpointIndex(slot, field), value);
+  }
+  /** Adds and returns the value before the add. */
+  addEndpoint(slot: number, field: EndpointField, delta: number): number {
+    return Atomics.add(this.i32, this.endpointIndex(slot, field), delta);
+  }
+  compareExchangeEndpoint(slot: number, field: EndpointField, expected: number, value: number): number {
+    return Atomics.compareExchange(this.i32, this.endpointIndex(slot, field), expected, value);
+  }
+  orEndpoint(slot: number, field: EndpointField, bits: number): number {
+    return Atomics.or(this.i32, this.endpointIndex(slot, field), bits);
+  }
+  andEndpoint(slot: number, field: EndpointField, bits: number): number {
+    return Atomics.and(this.i32, this.endpointIndex(slot, field), bits);
+  }
+
+  endpointTime(slot: number, field: EndpointTimeField): number {
+    return this.f64[this.layout.endpointTimesAt + slot * ENDPOINT_TIME_FIELDS.length + ENDPOINT_TIME[field]]!;
+  }
+  setEndpointTime(slot: number, field: EndpointTimeField, ms: number): void {
+    this.f64[this.layout.endpointTimesAt + slot * ENDPOINT_TIME_FIELDS.length + ENDPOINT_TIME[field]] = ms;
+  }
+
+  /** Zeroes every coordination field and time of a slot, for reuse. */
+  clearEndpoint(slot: number): void {
+    for (const f of ENDPOINT_FIELDS) this.setEndpoint(slot, f, 0);
+    for (const f of ENDPOINT_TIME_FIELDS) this.setEndpointTime(slot, f, 0);
+  }
+
+  // ------------------------------------------------------------ statistics
+
+  /** The writer for one thread's statistics row. Only that thread may use it. */
+  statsWriter(thread: number): StatsWriter {
+    if (thread < 0 || thread >= this.layout.cap.maxThreads) throw new RangeError(`no statistics row ${thread}`);
+    const start = this.layout.statsAt + thread * this.layout.rowLength;
+    return new StatsWriter(this.f64.subarray(start, start + this.layout.rowLength), this.layout);
+  }
+
+  /** Sum of one row offset over every thread. */
+  private sumRows(offset: number): number {
+    const { statsAt, rowLength, cap } = this.layout;
+    let sum = 0;
+    for (let t = 0; t < cap.maxThreads; t++) sum += this.f64[statsAt + t * rowLength + offset]!;
+    return sum;
+  }
+
+  requests(listener: number, cluster: number /* -1 for none */, codeClassIndex: number): number {
+    return this.sumRows(requestsOffset(this.layout, listener, cluster, codeClassIndex));
+  }
+  /** Cumulative counts per bucket (non-cumulative as stored; the caller accumulates), then sum and count. */
+  durationHistogram(listener: number): { buckets: number[]; sum: number; count: number } {
+    const base = this.layout.row.durationAt + listener * (DURATION_BUCKETS.length + 2);
+    const buckets: number[] = [];
+    let count = 0;
+    for (let b = 0; b <= DURATION_BUCKETS.length; b++) {
+      const n = this.sumRows(base + b);
+      buckets.push(n);
+      count += n;
+    }
+    return { buckets, sum: this.sumRows(base + DURATION_BUCKETS.length + 1), count };
+  }
+  /** One thread's own value of a listener statistic (to see how work spreads over threads). */
+  threadListenerStat(thread: number, listener: number, stat: ListenerStat): number {
+    const { statsAt, rowLength } = this.layout;
+    return this.f64[statsAt + thread * rowLength + this.layout.row.listenerStatsAt + listener * LISTENER_STATS.length + LISTENER_STAT[stat]]!;
+  }
+  listenerStat(listener: number, stat: ListenerStat): number {
+    return this.sumRows(this.layout.row.listenerStatsAt + listener * LISTENER_STATS.length + LISTENER_STAT[stat]);
+  }
+  clusterStat(cluster: number, stat: ClusterStat): number {
+    return this.sumRows(this.layout.row.clusterStatsAt + cluster * CLUSTER_STATS.length + CLUSTER_STAT[stat]);
+  }
+  endpointStat(slot: number, stat: EndpointStat): number {
+    return this.sumRows(this.layout.row.endpointStatsAt + slot * ENDPOINT_STATS.length + ENDPOINT_STAT[stat]);
+  }
+}
+
+function requestsOffset(layout: Layout, listener: number, cluster: number, codeClassIndex: number): number {
+  const clusters = layout.cap.maxClusters + 1;
+  const c = cluster < 0 ? layout.cap.maxClusters : cluster;
+  return layout.row.requestsAt + (listener * clusters + c) * CODE_CLASSES.length + codeClassIndex;
+}
+
+/** One thread's statistics row. Plain (non-atomic) adds: only the owning thread writes it. */
+export class StatsWriter {
+  private readonly row: Float64Array;
+  private readonly layout: Layout;
+
+  constructor(row: Float64Array, layout: Layout) {
+    this.row = row;
+    this.layout = layout;
+  }
+
+  /** Counts a finished request: code class and duration histogram. */
+  request(listener: number, cluster: number, codeClassIndex: number, seconds: number): void {
+    this.row[requestsOffset(this.layout, listener, cluster, codeClassIndex)]! += 1;
+    const base = this.layout.row.durationAt + listener * (DURATION_BUCKETS.length + 2);
+    this.row[base + durationBucket(seconds)]! += 1;
+    this.row[base + DURATION_BUCKETS.length + 1]! += seconds;
+  }
+  listener(listener: number, stat: ListenerStat, delta: number): void {
+    this.row[this.layout.row.listenerStatsAt + listener * LISTENER_STATS.length + LISTENER_STAT[stat]]! += delta;
+  }
+  cluster(cluster: number, stat: ClusterStat, delta: number): void {
+    this.row[this.layout.row.clusterStatsAt + cluster * CLUSTER_STATS.length + CLUSTER_STAT[stat]]! += delta;
+  }
+  endpoint(slot: number, stat: EndpointStat, delta: number): void {
+    this.row[this.layout.row.endpointStatsAt + slot * ENDPOINT_STATS.length + ENDPOINT_STAT[stat]]! += delta;
+  }
+}
