@@ -1,0 +1,130 @@
+/**
+ * The Prometheus registry. Collectors read SharedState when scraped: workers never send a message per
+ * request, they add to their own statistics row and the scrape sums the rows.
+ */
+import { Registry, collectDefaultMetrics } from 'prom-client';
+import { CODE_CLASSES, DURATION_BUCKETS, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, type ClusterStat, type SharedState } from '@pillion/core';
+import type { RuntimeSnapshot } from '../messages.js';
+
+type Labels = Record<string, string | number>;
+interface Sample {
+  value: number;
+  labels?: Labels;
+  metricName?: string;
+}
+interface MetricDoc {
+  name: string;
+  help: string;
+  type: 'counter' | 'gauge' | 'histogram';
+  values: Sample[];
+  aggregator: 'sum';
+}
+
+/** A metric whose samples are computed at scrape time. */
+class ScrapedMetric {
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    readonly type: MetricDoc['type'],
+    private readonly read: () => Sample[],
+  ) {}
+  get(): MetricDoc {
+    return { name: this.name, help: this.help, type: this.type, values: this.read(), aggregator: 'sum' };
+  }
+}
+
+export interface MetricsSource {
+  state: SharedState;
+  snapshot(): RuntimeSnapshot;
+  workersRunning(): number;
+}
+
+export function createMetricsRegistry(src: MetricsSource): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'pillion_' });
+  const add = (name: string, help: string, type: MetricDoc['type'], read: () => Sample[]) =>
+    registry.registerMetric(new ScrapedMetric(`pillion_${name}`, help, type, read) as never);
+  const { state } = src;
+
+  add('workers', 'Worker threads currently serving.', 'gauge', () => [{ value: src.workersRunning() }]);
+
+  add('worker_requests_total', 'Downstream requests taken by each worker thread (the supervisor is the last row).', 'counter', () => {
+    const out: Sample[] = [];
+    const slots = Object.values(src.snapshot().listenerSlots);
+    for (let t = 0; t < state.layout.cap.maxThreads - 1; t++) {
+      let value = 0;
+      for (const ls of slots) value += state.threadListenerStat(t, ls, 'downstream_cx_total');
+      out.push({ value, labels: { worker: t } });
+    }
+    return out;
+  });
+
+  add('requests_total', 'Requests handled, by listener, cluster and response class.', 'counter', () => {
+    const snap = src.snapshot();
+    const out: Sample[] = [];
+    const clusters: [string, number][] = [...snap.clusters.map((c) => [c.name, c.slot] as [string, number]), ['', -1]];
+    for (const [listener, ls] of Object.entries(snap.listenerSlots)) {
+      for (const [cluster, cs] of clusters) {
+        for (let k = 0; k < CODE_CLASSES.length; k++) {
+          const value = state.requests(ls, cs, k);
+          if (value > 0) out.push({ value, labels: { listener, cluster, code_class: CODE_CLASSES[k]! } });
+        }
+      }
+    }
+    return out;
+  });
+
+  add('request_duration_seconds', 'Time from request start to the end of the response, by listener.', 'histogram', () => {
+    const out: Sample[] = [];
+    for (const [listener, ls] of Object.entries(src.snapshot().listenerSlots)) {
+      const h = state.durationHistogram(ls);
+      let cumulative = 0;
+      for (let b = 0; b < DURATION_BUCKETS.length; b++) {
+        cumulative += h.buckets[b]!;
+        out.push({ metricName: 'pillion_request_duration_seconds_bucket', value: cumulative, labels: { listener, le: DURATION_BUCKETS[b]! } });
+      }
+      out.push({ metricName: 'pillion_request_duration_seconds_bucket', value: h.count, labels: { listener, le: '+Inf' } });
+      out.push({ metricName: 'pillion_request_duration_seconds_sum', value: h.sum, labels: { listener } });
+      out.push({ metricName: 'pillion_request_duration_seconds_count', value: h.count, labels: { listener } });
+    }
+    return out;
+  });
+
+  const perListener = (name: string, help: string, type: MetricDoc['type'], stat: Parameters<SharedState['listenerStat']>[1]) =>
+    add(name, help, type, () =>
+      Object.entries(src.snapshot().listenerSlots).map(([listener, ls]) => ({ value: state.listenerStat(ls, stat), labels: { listener } })),
+    );
+  perListener('downstream_connections_total', 'Downstream requests accepted per listener (HTTP: requests; see requests_total for outcomes).', 'counter', 'downstream_cx_total');
+  perListener('downstream_requests_active', 'Downstream requests in flight per listener.', 'gauge', 'downstream_cx_active');
+  perListener('downstream_bytes_received_total', 'Request body bytes received from clients.', 'counter', 'downstream_bytes_in');
+  perListener('downstream_bytes_sent_total', 'Response body bytes sent to clients.', 'counter', 'downstream_bytes_out');
+  perListener('local_replies_total', 'Responses the proxy made itself (404, 502, 503, 504 ...).', 'counter', 'local_replies');
+
+  const perCluster = (name: string, help: string, stat: ClusterStat) =>
+    add(name, help, 'counter', () => src.snapshot().clusters.map((c) => ({ value: state.clusterStat(c.slot, stat), labels: { cluster: c.name } })));
+  perCluster('upstream_connections_total', 'Upstream connections opened.', 'upstream_cx_total');
+  perCluster('upstream_connect_failures_total', 'Upstream connection attempts that failed or timed out.', 'upstream_connect_failures');
+  perCluster('upstream_resets_total', 'Upstream connections lost or invalid mid-request.', 'upstream_resets');
+  perCluster('upstream_timeouts_total', 'Requests that timed out waiting for the upstream.', 'upstream_timeouts');
+  perCluster('upstream_bytes_sent_total', 'Request body bytes sent upstream.', 'upstream_bytes_out');
+  perCluster('upstream_bytes_received_total', 'Response body bytes received from upstreams.', 'upstream_bytes_in');
+
+  add('upstream_connections_active', 'Upstream connections open, all workers.', 'gauge', () =>
+    src.snapshot().clusters.map((c) => ({ value: state.cluster(c.slot, 'cx_active'), labels: { cluster: c.name } })),
+  );
+  add('upstream_requests_active', 'Requests in flight to the cluster, all workers.', 'gauge', () =>
+    src.snapshot().clusters.map((c) => ({ value: state.cluster(c.slot, 'rq_active'), labels: { cluster: c.name } })),
+  );
+  add('endpoint_healthy', '1 when the endpoint may receive traffic (not failed by health checks, not ejected).', 'gauge', () =>
+    src.snapshot().clusters.flatMap((c) =>
+      c.endpoints.map((e) => ({
+        value: state.endpoint(e.slot, 'health') & (HEALTH_ACTIVE_FAILED | HEALTH_EJECTED) ? 0 : 1,
+        labels: { cluster: c.name, endpoint: e.key },
+      })),
+    ),
+  );
+  add('endpoint_requests_total', 'Requests sent to each endpoint.', 'counter', () =>
+    src.snapshot().clusters.flatMap((c) => c.endpoints.map((e) => ({ value: state.endpointStat(e.slot, 'requests'), labels: { cluster: c.name, endpoint: e.key } }))),
+  );
+  return registry;
+}

@@ -1,0 +1,82 @@
+/**
+ * Assigns shared-memory slots to listeners, clusters and endpoints, by name, and keeps them stable across
+ * config changes so counters carry on and workers never see a slot move under them.
+ */
+import { EndpointState, SlotAllocator, type Config, type SharedState } from '@pillion/core';
+import type { ClusterSnapshot, RuntimeSnapshot } from '../messages.js';
+
+export class SlotRegistry {
+  private readonly listeners: SlotAllocator;
+  private readonly clusters: SlotAllocator;
+  private readonly endpoints: SlotAllocator;
+  private readonly listenerSlots = new Map<string, number>();
+  private readonly clusterSlots = new Map<string, number>();
+  /** cluster name → endpoint key → slot */
+  private readonly endpointSlots = new Map<string, Map<string, number>>();
+  private generation = 0;
+
+  constructor(private readonly state: SharedState) {
+    const cap = state.layout.cap;
+    this.listeners = new SlotAllocator(cap.maxListeners);
+    this.clusters = new SlotAllocator(cap.maxClusters);
+    this.endpoints = new SlotAllocator(cap.maxEndpoints);
+  }
+
+  /** Builds the snapshot workers run from, allocating slots for anything new. */
+  snapshot(config: Config, now = Date.now()): RuntimeSnapshot {
+    const listenerSlots: Record<string, number> = {};
+    for (const l of config.listeners) listenerSlots[l.name] = this.slotFor(this.listenerSlots, this.listeners, l.name, 'listeners');
+    const clusters: ClusterSnapshot[] = config.clusters.map((c) => {
+      const slot = this.slotFor(this.clusterSlots, this.clusters, c.name, 'clusters');
+      let bySlot = this.endpointSlots.get(c.name);
+      if (!bySlot) this.endpointSlots.set(c.name, (bySlot = new Map()));
+      const endpoints = c.endpoints.map((e) => {
+        const key = `${e.address}:${e.port}`;
+        let es = bySlot!.get(key);
+        if (es === undefined) {
+          es = this.endpoints.alloc();
+          if (es < 0) throw new Error(`capacity.max_endpoints (${this.endpoints.capacity}) reached`);
+          bySlot!.set(key, es);
+          this.state.clearEndpoint(es);
+          this.state.setEndpoint(es, 'cluster', slot);
+          this.state.setEndpointTime(es, 'added_at', now);
+          this.state.setEndpointTime(es, 'healthy_since', now);
+          this.state.setEndpoint(es, 'state', EndpointState.Active);
+        }
+        this.state.setEndpoint(es, 'weight', e.weight);
+        this.state.setEndpoint(es, 'effective_weight_milli', e.weight * 1000);
+        return { slot: es, address: e.address, port: e.port, weight: e.weight, zone: e.zone, key };
+      });
+      return { slot, name: c.name, config: c, endpoints };
+    });
+    this.generation++;
+    return { generation: this.generation, config, listenerSlots, clusters };
+  }
+
+  listenerSlot(name: string): number | undefined {
+    return this.listenerSlots.get(name);
+  }
+  clusterSlot(name: string): number | undefined {
+    return this.clusterSlots.get(name);
+  }
+
+  /** Frees an endpoint's slot once nothing refers to it any more. */
+  releaseEndpoint(cluster: string, key: string): void {
+    const bySlot = this.endpointSlots.get(cluster);
+    const slot = bySlot?.get(key);
+    if (slot === undefined) return;
+    bySlot!.delete(key);
+    this.state.clearEndpoint(slot);
+    this.endpoints.release(slot);
+  }
+
+  private slotFor(map: Map<string, number>, alloc: SlotAllocator, name: string, what: string): number {
+    let slot = map.get(name);
+    if (slot === undefined) {
+      slot = alloc.alloc();
+      if (slot < 0) throw new Error(`capacity.max_${what} (${alloc.capacity}) reached`);
+      map.set(name, slot);
+    }
+    return slot;
+  }
+}

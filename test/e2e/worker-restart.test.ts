@@ -1,0 +1,80 @@
+/**
+ * A worker thread that dies is replaced and the shared port keeps serving. The crash comes from the
+ * test-only fault switch (PILLION_TEST_FAULTS=1), which is off in production.
+ */
+import { Agent, request } from 'undici';
+import { afterAll, expect, it } from 'vitest';
+import { freePorts } from '../helpers/ports.js';
+import { metric, startPillion } from '../helpers/pillion.js';
+import { closeServer, startUpstream } from '../helpers/upstreams.js';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterAll(async () => {
+  for (const c of cleanup) await c();
+});
+
+it('replaces a crashed worker thread and keeps the port serving', async () => {
+  const [up, listen, admin] = await freePorts(3);
+  const server = await startUpstream('u', up!);
+  cleanup.push(() => closeServer(server));
+  const pillion = await startPillion(
+    {
+      workers: 2,
+      admin: { port: admin! },
+      access_log: { enabled: false },
+      listeners: [{ name: 'web', protocol: 'http', port: listen, routes: [{ match: { prefix: '/' }, cluster: 'c' }] }],
+      clusters: [{ name: 'c', endpoints: [{ address: '127.0.0.1', port: up }] }],
+    },
+    { env: { PILLION_TEST_FAULTS: '1' } },
+  );
+  cleanup.push(async () => void (await pillion.stop('SIGKILL')));
+
+  const crash = await fetch(`${pillion.adminUrl}/debug/crash-worker?thread=0`, { method: 'POST' });
+  expect(crash.status).toBe(202);
+
+  // Keep sending on fresh connections while the thread dies and comes back; every request must succeed,
+  // because the other worker still listens on the shared port.
+  let failures = 0;
+  let sawOneWorker = false;
+  const deadline = Date.now() + 15_000;
+  let recovered = false;
+  while (Date.now() < deadline) {
+    const agent = new Agent({ pipelining: 0 });
+    try {
+      const r = await request(`http://127.0.0.1:${listen}/x`, { dispatcher: agent });
+      await r.body.text();
+      if (r.statusCode !== 200) failures++;
+    } catch {
+      failures++;
+    } finally {
+      await agent.close();
+    }
+    const workers = metric(await pillion.metrics(), 'pillion_workers');
+    if (workers === 1) sawOneWorker = true;
+    if (sawOneWorker && workers === 2) {
+      recovered = true;
+      break;
+    }
+  }
+  expect(sawOneWorker).toBe(true);
+  expect(recovered).toBe(true);
+  expect(failures).toBe(0);
+  expect(pillion.output()).toContain('worker thread died; starting a new one');
+  expect((await fetch(`${pillion.adminUrl}/ready`)).status).toBe(200);
+  expect(await pillion.stop()).toBe(0);
+});
+
+it('has no crash endpoint without the fault switch', async () => {
+  const [up, listen, admin] = await freePorts(3);
+  const server = await startUpstream('u', up!);
+  cleanup.push(() => closeServer(server));
+  const pillion = await startPillion({
+    workers: 1,
+    admin: { port: admin! },
+    listeners: [{ name: 'web', protocol: 'http', port: listen, routes: [{ match: { prefix: '/' }, cluster: 'c' }] }],
+    clusters: [{ name: 'c', endpoints: [{ address: '127.0.0.1', port: up }] }],
+  });
+  cleanup.push(async () => void (await pillion.stop('SIGKILL')));
+  expect((await fetch(`${pillion.adminUrl}/debug/crash-worker?thread=0`, { method: 'POST' })).status).toBe(404);
+  expect(await pillion.stop()).toBe(0);
+});
