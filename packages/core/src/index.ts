@@ -5,6 +5,7 @@
  * - config: the schema of the operator's configuration, its defaults and its validation
  * - routes: the compiled route table of an HTTP listener
  * - http: HTTP/1.1 rules a proxy must enforce, header lists, the upstream response parser
+ * - lb: load-balancing policies (one file each), the host set they share, zone awareness
  * - resilience: health thresholds, outlier detection, breakers, backoff, retries, slow start
  * - shared-state: the layout of the memory every thread shares, and the slot allocator
  */
@@ -13,3 +14,4 @@ export * from './routes/index.js';
 export * from './shared-state/index.js';
 export * from './http/index.js';
 export * from './resilience/index.js';
+export * from './lb/index.js';
