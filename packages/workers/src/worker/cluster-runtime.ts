@@ -3,7 +3,7 @@
  * load-balancing pick. Per-endpoint counters the pick reads live in SharedState, so every worker
  * balances over the same numbers.
  */
-import { EndpointState, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, type SharedState, type StatsWriter } from '@pillion/core';
+import { EndpointState, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, type HeaderList, type SharedState, type StatsWriter } from '@pillion/core';
 import type { ClusterSnapshot, EndpointSnapshot } from '../messages.js';
 import { EndpointPool } from '../upstream/endpoint-pool.js';
 
@@ -16,6 +16,17 @@ export interface UpstreamEndpoint {
 }
 
 const UNUSABLE = HEALTH_ACTIVE_FAILED | HEALTH_EJECTED;
+
+/** What a pick may look at: the request's headers and client (for hashing) and a scratch slot for walking. */
+export interface PickRequest {
+  readonly headers: HeaderList;
+  readonly clientAddress: string;
+  /** Per-request balancer state (for walking on to other endpoints on later attempts); owned by the cluster. */
+  lbScratch: unknown;
+}
+
+/** How one attempt against an endpoint ended: a status code, or how it failed. */
+export type UpstreamResult = number | 'connect-failure' | 'reset' | 'timeout';
 
 export class ClusterRuntime {
   readonly name: string;
@@ -61,17 +72,20 @@ export class ClusterRuntime {
    * Weighted round robin over usable endpoints, walking one sequence shared by every worker so the
    * process as a whole rotates in order. `attempt` walks on past endpoints that cannot be used.
    */
-  pick(): UpstreamEndpoint | null {
+  pick(_req: PickRequest, attempt: number): UpstreamEndpoint | null {
     const eps = this.endpoints;
     const n = eps.length;
     if (n === 0) return null;
-    const start = this.state.nextSequence(this.slot);
+    const start = this.state.nextSequence(this.slot) + attempt;
     for (let i = 0; i < n; i++) {
       const e = eps[(start + i) % n]!;
       if (this.usable(e.slot)) return e;
     }
     return null;
   }
+
+  /** Called once per attempt when it ends; feeds passive health (outlier detection). */
+  onResult(_endpoint: UpstreamEndpoint, _result: UpstreamResult): void {}
 
   private usable(slot: number): boolean {
     return this.state.endpoint(slot, 'state') === EndpointState.Active && (this.state.endpoint(slot, 'health') & UNUSABLE) === 0;

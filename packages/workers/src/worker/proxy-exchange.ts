@@ -24,7 +24,7 @@ import {
 } from '@pillion/core';
 import type { HttpRequest, HttpResponse } from '../uws.js';
 import type { HttpConnection, UpstreamExchange } from '../upstream/http-connection.js';
-import type { ClusterRuntime, UpstreamEndpoint } from './cluster-runtime.js';
+import type { ClusterRuntime, PickRequest, UpstreamEndpoint, UpstreamResult } from './cluster-runtime.js';
 import type { HttpListener } from './http-listener.js';
 import { writeLocalReply } from './local-reply.js';
 
@@ -47,7 +47,7 @@ function collectHeader(name: string, value: string): void {
   collecting.push(name, value);
 }
 
-export class ProxyExchange implements UpstreamExchange {
+export class ProxyExchange implements UpstreamExchange, PickRequest {
   private readonly listener: HttpListener;
   private readonly res: HttpResponse;
   private readonly start: number;
@@ -55,7 +55,8 @@ export class ProxyExchange implements UpstreamExchange {
   private aborted = false;
   private readonly method: string;
   private readonly target: string;
-  private readonly headers: HeaderList;
+  readonly headers: HeaderList;
+  lbScratch: unknown = null;
   private framing: BodyFraming = { kind: 'none', length: 0 };
   private route: CompiledRoute | null = null;
   private cluster: ClusterRuntime | null = null;
@@ -64,7 +65,7 @@ export class ProxyExchange implements UpstreamExchange {
   private timer: NodeJS.Timeout | null = null;
   private status = 0;
   private requestId = '';
-  private clientAddress = '';
+  clientAddress = '';
   private bytesIn = 0;
   private bytesOut = 0;
 
@@ -146,7 +147,7 @@ export class ProxyExchange implements UpstreamExchange {
     const timeout = route.config.timeout ?? listener.config.timeouts.request;
     if (timeout > 0) this.timer = setTimeout(this.onTimeout.bind(this), timeout);
 
-    const endpoint = cluster.pick();
+    const endpoint = cluster.pick(this, 0);
     if (endpoint === null) {
       this.localReply(503, undefined, false);
       return;
@@ -277,6 +278,7 @@ export class ProxyExchange implements UpstreamExchange {
     if (this.phase === Phase.Done) return;
     this.phase = Phase.Responding;
     this.status = status;
+    this.report(status);
     stripHopByHop(headers);
     const edits = this.route!.config.response_headers;
     for (const name of edits.remove) headers.remove(name);
@@ -418,6 +420,7 @@ export class ProxyExchange implements UpstreamExchange {
 
   onConnectFailure(reason: string): void {
     if (this.phase === Phase.Done) return;
+    this.report('connect-failure');
     this.dropUpstream();
     this.res.cork(() => this.localReply(503, `upstream connect failure: ${reason}`, false));
   }
@@ -426,6 +429,7 @@ export class ProxyExchange implements UpstreamExchange {
     if (this.phase === Phase.Done) return;
     this.conn = null;
     this.listener.stats.cluster(this.cluster!.slot, 'upstream_resets', 1);
+    if (this.phase !== Phase.Responding) this.report('reset');
     if (this.phase === Phase.Responding && !this.headPending) {
       this.abortDownstream();
       return;
@@ -437,6 +441,7 @@ export class ProxyExchange implements UpstreamExchange {
     this.timer = null;
     if (this.phase === Phase.Done) return;
     this.listener.stats.cluster(this.cluster!.slot, 'upstream_timeouts', 1);
+    if (this.phase !== Phase.Responding) this.report('timeout');
     if (this.phase === Phase.Responding && !this.headPending) {
       this.abortDownstream();
       return;
@@ -450,6 +455,11 @@ export class ProxyExchange implements UpstreamExchange {
     if (this.phase === Phase.Done) return;
     this.dropUpstream();
     this.finish();
+  }
+
+  /** Tells the cluster how the attempt on the current endpoint ended (passive health). */
+  private report(result: UpstreamResult): void {
+    if (this.endpoint !== null) this.cluster!.onResult(this.endpoint, result);
   }
 
   /** Abandons the upstream side: a connection mid-message is closed, never pooled. */
