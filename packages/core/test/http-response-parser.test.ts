@@ -534,3 +534,28 @@ describe('ResponseParser across messages', () => {
     expect(over.execute(Buffer.from(head))).toBe(E.HEAD_TOO_LARGE);
   });
 });
+
+describe('a peer that does not speak HTTP', () => {
+  it('is refused from its first bytes, before any empty line', () => {
+    const events: string[] = [];
+    const handler = {
+      onResponseHead: () => events.push('head'),
+      onInformational: () => events.push('1xx'),
+      onBody: () => events.push('body'),
+      onTrailers: () => events.push('trailers'),
+      onMessageComplete: () => events.push('complete'),
+    };
+    const p = new ResponseParser(handler);
+    p.reset(false);
+    expect(p.execute(Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'))).toBeLessThan(0);
+    expect(p.errorReason).toBe('invalid status line');
+    const q = new ResponseParser(handler);
+    q.reset(false);
+    expect(q.execute(Buffer.from('HT'))).toBe(0);
+    expect(q.execute(Buffer.from('TX/1.1 200 OK\r\n'))).toBeLessThan(0);
+    const r = new ResponseParser(handler);
+    r.reset(false);
+    expect(r.execute(Buffer.from('HTTP/1.1 200 OK\r\ncontent-len'))).toBe(0);
+    expect(events).toEqual([]);
+  });
+});

@@ -113,6 +113,8 @@ const S_ERROR = 13;
 
 const MIN_PENDING_BUFFER = 512;
 
+const HTTP_PREFIX = Buffer.from('HTTP/', 'latin1');
+
 export class ResponseParser {
   /** The last error code (0 when none). */
   errorCode = 0;
@@ -277,6 +279,11 @@ export class ResponseParser {
   private readSection(data: Buffer, pos: number): number {
     const len = data.length;
     const max = this.maxHeadBytes;
+    // A peer that is not speaking HTTP at all may never send an empty line: refuse it from its first
+    // bytes instead of waiting for a head that will not come.
+    if (this.state === S_STATUS_LINE && this.pendingLength < HTTP_PREFIX.length && !this.hasHttpPrefix(data, pos)) {
+      return this.fail(ResponseError.INVALID_STATUS_LINE);
+    }
     if (this.pendingLength === 0) {
       // Common case: the whole section is in this read; parse it in place.
       let lineStart = pos;
@@ -318,6 +325,14 @@ export class ResponseParser {
       this.pendingLineStart = this.pendingLength;
       p = end;
     }
+  }
+
+  /** Whether the status line so far (pending bytes, then data from pos) agrees with "HTTP/". */
+  private hasHttpPrefix(data: Buffer, pos: number): boolean {
+    let i = 0;
+    for (; i < this.pendingLength && i < HTTP_PREFIX.length; i++) if (this.pending![i] !== HTTP_PREFIX[i]) return false;
+    for (let p = pos; i < HTTP_PREFIX.length && p < data.length; i++, p++) if (data[p] !== HTTP_PREFIX[i]) return false;
+    return true;
   }
 
   private keepPending(data: Buffer, start: number, end: number): void {

@@ -1,0 +1,75 @@
+import { describe, expect, it } from 'vitest';
+import { HeaderList } from '../src/http/header-list.js';
+import { RouteTable, pickCluster, rewritePath } from '../src/routes/route-table.js';
+import type { RouteConfig } from '../src/config/schema.js';
+
+const route = (match: RouteConfig['match'], cluster: string, extra: Partial<RouteConfig> = {}): RouteConfig => ({
+  match,
+  cluster,
+  request_headers: { add: {}, remove: [] },
+  response_headers: { add: {}, remove: [] },
+  ...extra,
+});
+
+const table = new RouteTable([
+  route({ exact: '/exact' }, 'exact'),
+  route({ prefix: '/api', methods: ['POST'] }, 'api-post'),
+  route({ prefix: '/api', headers: { 'x-canary': '1' } }, 'api-canary'),
+  route({ prefix: '/api', headers: { 'x-beta': { present: true } } }, 'api-beta'),
+  route({ prefix: '/api', headers: { 'x-old': { present: false }, 'x-v': { regex: 'v[0-9]+' } } }, 'api-versioned'),
+  route({ prefix: '/api' }, 'api'),
+  route({ regex: '/users/[0-9]+/?' }, 'users'),
+  route({ prefix: '/', host: '*.example.com' }, 'wild'),
+  route({ prefix: '/', host: 'static.test' }, 'static'),
+  route({ prefix: '/' }, 'default'),
+]);
+
+const cases: [string, { method?: string; path: string; host?: string; headers?: Record<string, string> }, string][] = [
+  ['exact match', { path: '/exact' }, 'exact'],
+  ['exact does not match a longer path', { path: '/exact/x' }, 'default'],
+  ['method filter', { method: 'POST', path: '/api/x' }, 'api-post'],
+  ['method filter skipped for GET', { path: '/api/x' }, 'api'],
+  ['exact header value', { path: '/api', headers: { 'x-canary': '1' } }, 'api-canary'],
+  ['header value mismatch', { path: '/api', headers: { 'x-canary': '2' } }, 'api'],
+  ['header present', { path: '/api', headers: { 'x-beta': '' } }, 'api-beta'],
+  ['header absent and regex', { path: '/api', headers: { 'x-v': 'v12' } }, 'api-versioned'],
+  ['absent header present', { path: '/api', headers: { 'x-v': 'v12', 'x-old': '1' } }, 'api'],
+  ['regex is anchored to the whole path', { path: '/users/42' }, 'users'],
+  ['regex optional slash', { path: '/users/42/' }, 'users'],
+  ['regex mismatch', { path: '/users/42/posts' }, 'default'],
+  ['prefix is a plain string prefix', { path: '/apis' }, 'api'],
+  ['wildcard host with port', { path: '/', host: 'a.example.com:8080' }, 'wild'],
+  ['wildcard host is case-insensitive', { path: '/', host: 'A.EXAMPLE.COM' }, 'wild'],
+  ['wildcard needs a label', { path: '/', host: 'example.com' }, 'default'],
+  ['exact host', { path: '/', host: 'static.test' }, 'static'],
+  ['exact host with trailing dot', { path: '/', host: 'static.test.' }, 'static'],
+  ['first match wins', { method: 'POST', path: '/api', headers: { 'x-canary': '1' } }, 'api-post'],
+];
+
+describe('route table', () => {
+  it.each(cases)('%s', (_name, r, expected) => {
+    const headers = new HeaderList(Object.entries(r.headers ?? {}).flat());
+    const m = table.match({ method: r.method ?? 'GET', path: r.path, host: r.host ?? 'localhost', headers });
+    expect(m?.clusters[0]).toBe(expected);
+  });
+
+  it('returns null when nothing matches', () => {
+    const t = new RouteTable([route({ prefix: '/only' }, 'x')]);
+    expect(t.match({ method: 'GET', path: '/other', host: 'h', headers: new HeaderList() })).toBeNull();
+  });
+
+  it('picks weighted clusters by cumulative weight, skipping zero weights', () => {
+    const t = new RouteTable([
+      { ...route({ prefix: '/' }, 'unused'), cluster: undefined, weighted_clusters: [{ cluster: 'a', weight: 90 }, { cluster: 'off', weight: 0 }, { cluster: 'b', weight: 10 }] },
+    ]);
+    const r = t.routes[0]!;
+    expect(r.clusters).toEqual(['a', 'b']);
+    expect([0, 0.5, 0.8999, 0.9, 0.9999].map((x) => pickCluster(r, x))).toEqual(['a', 'a', 'a', 'b', 'b']);
+  });
+
+  it('rewrites the matched prefix only', () => {
+    const t = new RouteTable([route({ prefix: '/api/v1' }, 'a', { prefix_rewrite: '/v2' }), route({ exact: '/e' }, 'b', { prefix_rewrite: '/x' })]);
+    expect(rewritePath(t.routes[0]!, '/api/v1/users')).toBe('/v2/users');
+    expect(rewritePath(t.routes[1]!, '/e')).toBe('/e');
+  });
+});
