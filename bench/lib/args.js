@@ -1,0 +1,81 @@
+// Command line of `pnpm bench`.
+import { parseArgs } from 'node:util';
+
+export const USAGE = `usage: pnpm bench [scenario ...] [options]
+
+  scenario          run only these (default: all); see --list
+  --quick           smoke pass: 1 round of 1 s per peer, no warm-up; writes bench/results/quick.json only
+  --duration S      seconds per measured run (default 10)
+  --warmup S        seconds of unmeasured load per peer before the first round (default 2)
+  --repeats N       rounds; peers run interleaved, A B A B (default 3)
+  --peers LIST      only these peer kinds or ids, comma separated (direct,pillion,http-proxy,nginx,haproxy,pillion-1,...)
+  --workers N       the "default" worker count for multi-worker peers (default: available cores)
+  --list            list scenarios and peers, then exit
+  --report          rewrite docs/benchmarks.md from bench/results/latest.json, then exit
+  -h, --help`;
+
+/**
+ * @typedef {object} BenchArgs
+ * @property {string[]} scenarios
+ * @property {boolean} quick
+ * @property {number} duration
+ * @property {number} warmup
+ * @property {number} repeats
+ * @property {string[] | null} peers
+ * @property {number | null} workers
+ * @property {boolean} list
+ * @property {boolean} report
+ * @property {boolean} help
+ */
+
+/**
+ * @param {string} name
+ * @param {string | undefined} raw
+ * @param {number} fallback
+ * @param {{ min: number, integer?: boolean }} rule
+ */
+function num(name, raw, fallback, rule) {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < rule.min || (rule.integer && !Number.isInteger(n))) {
+    throw new Error(`--${name} must be ${rule.integer ? 'an integer' : 'a number'} >= ${rule.min}, got "${raw}"`);
+  }
+  return n;
+}
+
+/**
+ * @param {string[]} argv arguments after the script name
+ * @returns {BenchArgs}
+ */
+export function parseBenchArgs(argv) {
+  const { values, positionals } = parseArgs({
+    // `pnpm bench -- --quick` forwards the `--`; options after it are still options.
+    args: argv.filter((a) => a !== '--'),
+    allowPositionals: true,
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      repeats: { type: 'string' },
+      peers: { type: 'string' },
+      workers: { type: 'string' },
+      list: { type: 'boolean', default: false },
+      report: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const quick = values.quick === true;
+  return {
+    scenarios: positionals,
+    quick,
+    duration: num('duration', values.duration, quick ? 1 : 10, { min: 0.5 }),
+    warmup: num('warmup', values.warmup, quick ? 0 : 2, { min: 0 }),
+    repeats: num('repeats', values.repeats, quick ? 1 : 3, { min: 1, integer: true }),
+    peers: values.peers ? values.peers.split(',').map((s) => s.trim()).filter(Boolean) : null,
+    workers: values.workers === undefined ? null : num('workers', values.workers, 1, { min: 1, integer: true }),
+    list: values.list === true,
+    report: values.report === true,
+    help: values.help === true,
+  };
+}

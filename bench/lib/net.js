@@ -1,0 +1,61 @@
+// Ports and readiness.
+import net from 'node:net';
+import http from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * A port the kernel just handed out on 127.0.0.1. It is free until someone else takes it;
+ * the peers bind it a moment later, and a clash shows up as a start-up error.
+ * @returns {Promise<number>}
+ */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const addr = server.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * Status code of one GET, or null when the connection fails.
+ * @param {string} url
+ * @returns {Promise<number | null>}
+ */
+export function getStatus(url) {
+  return new Promise((resolve) => {
+    const req = http.get(url, { agent: false, timeout: 2000 }, (res) => {
+      res.resume();
+      res.once('end', () => resolve(res.statusCode ?? null));
+    });
+    req.once('timeout', () => req.destroy());
+    req.once('error', () => resolve(null));
+  });
+}
+
+/**
+ * Polls `url` until it answers 200.
+ * @param {string} url
+ * @param {{ timeoutMs?: number, exited?: Promise<unknown>, what?: string, output?: () => string }} [options]
+ */
+export async function waitFor200(url, options = {}) {
+  const deadline = Date.now() + (options.timeoutMs ?? 15_000);
+  let dead = false;
+  options.exited?.then(() => {
+    dead = true;
+  });
+  let last = null;
+  while (Date.now() < deadline) {
+    if (dead) break;
+    last = await getStatus(url);
+    if (last === 200) return;
+    await sleep(50);
+  }
+  const why = dead ? 'exited' : `did not answer 200 on ${url} in time (last: ${last ?? 'no connection'})`;
+  const out = options.output?.().trim();
+  throw new Error(`${options.what ?? url} ${why}${out ? `:\n${out}` : ''}`);
+}

@@ -1,0 +1,89 @@
+// Shapes shared by the bench modules, as JSDoc so the suite runs without a build step.
+
+/**
+ * What a scenario asks of autocannon. Every peer gets exactly the same load.
+ * @typedef {object} LoadSpec
+ * @property {number} connections
+ * @property {string} path
+ * @property {'GET' | 'POST' | 'PUT'} [method]
+ * @property {number} [bodyBytes]   size of the request body, sent on every request
+ * @property {number} [pipelining]
+ */
+
+/**
+ * One measured run of one peer.
+ * @typedef {object} Sample
+ * @property {number} rps              completed requests per second
+ * @property {number | null} p50       latency, ms
+ * @property {number | null} p99       latency, ms
+ * @property {number} errors           non-2xx responses + socket errors and timeouts
+ * @property {number} requests         completed requests
+ * @property {number} seconds          measured wall time
+ * @property {number | null} cpuPer10k proxy CPU seconds (user + system, whole process tree) per 10k requests
+ * @property {number | null} rssKiB    proxy peak RSS (VmHWM summed over its processes) after this run
+ * @property {number | null} upstreamCpuPer10k
+ * @property {number} loadCpu          the load generator's CPU use as a fraction of one core
+ */
+
+/**
+ * @typedef {object} MeasureContext
+ * @property {string} url              base URL of the peer (no trailing slash)
+ * @property {number} seconds          how long to load it
+ * @property {number | null} pid       root pid of the proxy's process tree (null: no proxy)
+ * @property {number} upstreamPid
+ */
+
+/**
+ * A scenario is a file in bench/scenarios/ whose default export has this shape.
+ * @typedef {object} Scenario
+ * @property {string} name              picked on the command line: `pnpm bench <name>`
+ * @property {string} title
+ * @property {number} order             position in a full run
+ * @property {LoadSpec} load
+ * @property {string[]} [peers]         peer kinds it applies to (default: all installed)
+ * @property {(config: PillionConfig) => PillionConfig} [pillionConfig]  adjusts Pillion's config (filters, pools)
+ * @property {(ctx: MeasureContext, scenario: Scenario) => Promise<Sample>} [measure]  replaces the autocannon run
+ */
+
+/** @typedef {Record<string, unknown>} PillionConfig */
+
+/**
+ * @typedef {object} PeerStartContext
+ * @property {string} root              repository root
+ * @property {string} dir               a fresh folder for this peer's config, logs and pid files
+ * @property {number} port              where the peer listens
+ * @property {{ host: string, port: number }} upstream
+ * @property {number} workers
+ * @property {Scenario} scenario
+ * @property {Record<string, unknown>} facts  what the kind's probe learned (e.g. which config keys it accepts)
+ */
+
+/**
+ * @typedef {object} RunningPeer
+ * @property {string} url
+ * @property {number | null} pid        root of the process tree whose CPU and memory are measured
+ * @property {() => Promise<void>} stop
+ */
+
+/**
+ * A kind of peer; multi-worker kinds run once with 1 worker and once with the default count.
+ * @typedef {object} PeerKind
+ * @property {string} name
+ * @property {string} describe          one line on how it is set up, for the doc
+ * @property {boolean} multiWorker
+ * @property {(ctx: { root: string, dir: string }) => Promise<ProbeResult>} probe  is it installed and usable here
+ * @property {(ctx: PeerStartContext) => Promise<RunningPeer>} start
+ */
+
+/**
+ * @typedef {{ ok: true, version: string, facts?: Record<string, unknown> } | { ok: false, reason: string }} ProbeResult
+ */
+
+/**
+ * @typedef {object} PeerVariant
+ * @property {string} id                e.g. `nginx-2`
+ * @property {PeerKind} kind
+ * @property {number} workers
+ */
+
+export {};

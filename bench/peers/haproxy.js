@@ -1,0 +1,64 @@
+// HAProxy from the machine's packages, configured like Pillion: N threads, HTTP mode,
+// connections to the upstream kept alive and shared (`http-reuse always`).
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { capture, findBinary } from '../lib/binaries.js';
+import { startChild } from '../lib/child.js';
+import { waitFor200 } from '../lib/net.js';
+
+/**
+ * @param {{ port: number, upstream: { host: string, port: number }, workers: number }} o
+ * @returns {string}
+ */
+export function haproxyConfig(o) {
+  return `global
+  nbthread ${o.workers}
+  maxconn 4096
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+
+frontend web
+  bind 127.0.0.1:${o.port}
+  default_backend up
+
+backend up
+  server up1 ${o.upstream.host}:${o.upstream.port}
+`;
+}
+
+/** @type {import('../lib/types.js').PeerKind} */
+const haproxy = {
+  name: 'haproxy',
+  describe: 'HAProxy, `nbthread` = workers, `mode http`, `http-reuse always`, no logging',
+  multiWorker: true,
+  async probe() {
+    const bin = findBinary('haproxy');
+    if (!bin) return { ok: false, reason: 'haproxy is not installed (apt-get install haproxy)' };
+    const { output } = await capture(bin, ['-v']);
+    const m = /version (\S+)/i.exec(output);
+    return m ? { ok: true, version: m[1] } : { ok: false, reason: `cannot read the version of ${bin}: ${output}` };
+  },
+  async start(ctx) {
+    const bin = /** @type {string} */ (findBinary('haproxy'));
+    const cfg = path.join(ctx.dir, 'haproxy.cfg');
+    writeFileSync(cfg, haproxyConfig(ctx));
+    const child = startChild(bin, ['-db', '-f', cfg]);
+    const url = `http://127.0.0.1:${ctx.port}`;
+    try {
+      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'haproxy' });
+    } catch (err) {
+      await child.stop('SIGKILL');
+      throw err;
+    }
+    return { url, pid: child.pid, stop: () => child.stop('SIGTERM') };
+  },
+};
+
+export default haproxy;

@@ -1,0 +1,93 @@
+// nginx from the machine's packages, configured like Pillion: N worker processes on a
+// SO_REUSEPORT listener, upstream keep-alive, bodies streamed rather than spooled to disk.
+import { chmodSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { capture, findBinary } from '../lib/binaries.js';
+import { startChild } from '../lib/child.js';
+import { waitFor200 } from '../lib/net.js';
+
+/**
+ * @param {{ dir: string, port: number, upstream: { host: string, port: number }, workers: number }} o
+ * @returns {string}
+ */
+export function nginxConfig(o) {
+  const d = o.dir;
+  return `daemon off;
+master_process on;
+worker_processes ${o.workers};
+pid ${path.join(d, 'nginx.pid')};
+error_log ${path.join(d, 'error.log')} warn;
+worker_rlimit_nofile 65536;
+
+events {
+  worker_connections 16384;
+}
+
+http {
+  access_log off;
+  client_body_temp_path ${path.join(d, 'client_body')};
+  proxy_temp_path ${path.join(d, 'proxy')};
+  fastcgi_temp_path ${path.join(d, 'fastcgi')};
+  uwsgi_temp_path ${path.join(d, 'uwsgi')};
+  scgi_temp_path ${path.join(d, 'scgi')};
+  # The load generator keeps its connections for the whole run, as it does with Pillion.
+  keepalive_requests 1000000;
+  keepalive_timeout 60s;
+
+  upstream up {
+    server ${o.upstream.host}:${o.upstream.port};
+    keepalive 128;
+    keepalive_requests 1000000;
+  }
+
+  server {
+    listen 127.0.0.1:${o.port} reuseport;
+    client_max_body_size 0;
+
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      # Stream request bodies and keep responses in memory, as Pillion does.
+      proxy_request_buffering off;
+      proxy_buffer_size 16k;
+      proxy_buffers 16 16k;
+      proxy_max_temp_file_size 0;
+    }
+  }
+}
+`;
+}
+
+/** @type {import('../lib/types.js').PeerKind} */
+const nginx = {
+  name: 'nginx',
+  describe:
+    'nginx, `worker_processes` = workers, `listen reuseport`, upstream `keepalive 128`, `proxy_request_buffering off`, responses buffered in memory, access log off',
+  multiWorker: true,
+  async probe() {
+    const bin = findBinary('nginx');
+    if (!bin) return { ok: false, reason: 'nginx is not installed (apt-get install nginx)' };
+    const { output } = await capture(bin, ['-v']);
+    const m = /nginx\/(\S+)/.exec(output);
+    return m ? { ok: true, version: m[1] } : { ok: false, reason: `cannot read the version of ${bin}: ${output}` };
+  },
+  async start(ctx) {
+    const bin = /** @type {string} */ (findBinary('nginx'));
+    // Worker processes drop to an unprivileged user when the master runs as root.
+    chmodSync(ctx.dir, 0o755);
+    const conf = path.join(ctx.dir, 'nginx.conf');
+    writeFileSync(conf, nginxConfig(ctx));
+    const child = startChild(bin, ['-e', path.join(ctx.dir, 'error.log'), '-p', ctx.dir, '-c', conf]);
+    const url = `http://127.0.0.1:${ctx.port}`;
+    try {
+      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'nginx' });
+    } catch (err) {
+      await child.stop('SIGKILL');
+      throw err;
+    }
+    return { url, pid: child.pid, stop: () => child.stop('SIGTERM') };
+  },
+};
+
+export default nginx;

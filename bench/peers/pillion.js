@@ -1,0 +1,95 @@
+// Pillion itself, through its command line as an operator runs it:
+// node packages/workers/bin/pillion.js --config FILE --workers N --log-level warn
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { capture } from '../lib/binaries.js';
+import { freePort, waitFor200 } from '../lib/net.js';
+import { startChild } from '../lib/child.js';
+
+/** @param {string} root */
+const binOf = (root) => path.join(root, 'packages/workers/bin/pillion.js');
+
+/**
+ * The config every Pillion run gets: one HTTP listener, one route, one cluster holding the
+ * shared upstream; a scenario may adjust it.
+ * @param {{ port: number, adminPort: number, upstream: { host: string, port: number }, workers: number,
+ *           accessLogOff: boolean, scenario?: import('../lib/types.js').Scenario }} o
+ * @returns {import('../lib/types.js').PillionConfig}
+ */
+export function pillionConfig(o) {
+  /** @type {import('../lib/types.js').PillionConfig} */
+  const config = {
+    workers: o.workers,
+    admin: { address: '127.0.0.1', port: o.adminPort },
+    listeners: [
+      {
+        name: 'web',
+        protocol: 'http',
+        address: '127.0.0.1',
+        port: o.port,
+        routes: [{ match: { prefix: '/' }, cluster: 'up' }],
+      },
+    ],
+    clusters: [{ name: 'up', endpoints: [{ address: o.upstream.host, port: o.upstream.port }] }],
+  };
+  if (o.accessLogOff) config.access_log = { enabled: false };
+  return o.scenario?.pillionConfig ? o.scenario.pillionConfig(config) : config;
+}
+
+/**
+ * @param {string} root
+ * @param {string} file
+ * @param {import('../lib/types.js').PillionConfig} config
+ */
+async function validates(root, file, config) {
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return capture(process.execPath, [binOf(root), 'validate', file], { cwd: root });
+}
+
+/** @param {string} root */
+async function versionOf(root) {
+  const pkg = JSON.parse(readFileSync(path.join(root, 'packages/workers/package.json'), 'utf8'));
+  const git = await capture('git', ['rev-parse', '--short', 'HEAD'], { cwd: root });
+  return git.code === 0 ? `${pkg.version} (${git.output})` : pkg.version;
+}
+
+/** @type {import('../lib/types.js').PeerKind} */
+const pillion = {
+  name: 'pillion',
+  describe: 'Pillion through its CLI, `--workers N --log-level warn`, default pools, access log off when the config accepts it',
+  multiWorker: true,
+  async probe({ root, dir }) {
+    if (!existsSync(path.join(root, 'packages/workers/dist/cli.js'))) {
+      return { ok: false, reason: 'Pillion is not built: packages/workers/dist/cli.js is missing (pnpm build)' };
+    }
+    const base = { port: 8080, adminPort: 9901, upstream: { host: '127.0.0.1', port: 9001 }, workers: 1 };
+    const file = path.join(dir, 'probe.json');
+    const plain = await validates(root, file, pillionConfig({ ...base, accessLogOff: false }));
+    if (plain.code !== 0) return { ok: false, reason: `\`pillion validate\` rejects the bench config: ${plain.output}` };
+    const quiet = await validates(root, file, pillionConfig({ ...base, accessLogOff: true }));
+    return { ok: true, version: await versionOf(root), facts: { accessLogOff: quiet.code === 0 } };
+  },
+  async start(ctx) {
+    const adminPort = await freePort();
+    const config = pillionConfig({ ...ctx, adminPort, accessLogOff: ctx.facts.accessLogOff === true });
+    const file = path.join(ctx.dir, 'pillion.json');
+    writeFileSync(file, JSON.stringify(config, null, 2));
+    const child = startChild(
+      process.execPath,
+      [binOf(ctx.root), '--config', file, '--workers', String(ctx.workers), '--log-level', 'warn'],
+      { cwd: ctx.root },
+    );
+    const url = `http://127.0.0.1:${ctx.port}`;
+    const wait = { exited: child.exited, output: child.output, timeoutMs: 30_000 };
+    try {
+      await waitFor200(`http://127.0.0.1:${adminPort}/ready`, { ...wait, what: 'pillion /ready' });
+      await waitFor200(`${url}/`, { ...wait, what: 'pillion' });
+    } catch (err) {
+      await child.stop('SIGKILL');
+      throw err;
+    }
+    return { url, pid: child.pid, stop: () => child.stop('SIGTERM', 10_000) };
+  },
+};
+
+export default pillion;

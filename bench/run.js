@@ -1,0 +1,184 @@
+#!/usr/bin/env node
+// `pnpm bench`: runs the scenarios in bench/scenarios against every installed peer and
+// writes bench/results/latest.json and docs/benchmarks.md. `--help` lists the options.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { USAGE, parseBenchArgs } from './lib/args.js';
+import { startChild } from './lib/child.js';
+import { machineInfo } from './lib/machine.js';
+import { renderMarkdown, renderTable } from './lib/report-markdown.js';
+import { sharedCpuNote } from './lib/report-text.js';
+import { mergeResults, readResults, writeResults } from './lib/results.js';
+import { runScenario } from './lib/run-scenario.js';
+import { PEER_KINDS, peerSelected, peerVariants } from './peers/index.js';
+import { loadScenarios } from './scenarios/index.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const LATEST = path.join(ROOT, 'bench/results/latest.json');
+const QUICK = path.join(ROOT, 'bench/results/quick.json');
+const DOC = path.join(ROOT, 'docs/benchmarks.md');
+const require = createRequire(import.meta.url);
+
+/** @param {string} line */
+const log = (line) => console.log(line);
+
+/** @param {string} pkg */
+function packageVersion(pkg) {
+  try {
+    return JSON.parse(readFileSync(require.resolve(`${pkg}/package.json`), 'utf8')).version;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts bench/upstream.js on a free port and waits for its "listening PORT" line.
+ * @returns {Promise<{ host: string, port: number, pid: number, stop: () => Promise<void> }>}
+ */
+async function startUpstream() {
+  /** @type {(port: number) => void} */
+  let onPort = () => {};
+  const port = new Promise((resolve) => {
+    onPort = resolve;
+  });
+  const child = startChild(process.execPath, [path.join(ROOT, 'bench/upstream.js'), '--port', '0'], {
+    onLine: (line) => {
+      const m = /^listening (\d+)$/.exec(line.trim());
+      if (m) onPort(Number(m[1]));
+    },
+  });
+  const timeout = new Promise((resolve) => setTimeout(resolve, 10_000, 'timeout')).finally(() => {});
+  const got = await Promise.race([port, child.exited.then(() => 'exited'), timeout]);
+  if (typeof got !== 'number') {
+    await child.stop('SIGKILL');
+    throw new Error(`the upstream did not start (${got}):\n${child.output()}`);
+  }
+  return { host: '127.0.0.1', port: got, pid: child.pid, stop: () => child.stop() };
+}
+
+async function main() {
+  /** @type {import('./lib/args.js').BenchArgs} */
+  let args;
+  try {
+    args = parseBenchArgs(process.argv.slice(2));
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    console.error(USAGE);
+    return 2;
+  }
+  if (args.help) {
+    log(USAGE);
+    return 0;
+  }
+  const all = await loadScenarios();
+  if (args.list) {
+    log('scenarios:');
+    for (const s of all) log(`  ${s.name.padEnd(20)} ${s.title}`);
+    log('peers:');
+    for (const k of PEER_KINDS) log(`  ${k.name.padEnd(20)} ${k.describe}`);
+    return 0;
+  }
+  if (args.report) {
+    const res = readResults(LATEST);
+    if (!res) {
+      console.error(`no results at ${LATEST}: run pnpm bench first`);
+      return 1;
+    }
+    writeFileSync(DOC, renderMarkdown(res));
+    log(`wrote ${path.relative(ROOT, DOC)}`);
+    return 0;
+  }
+
+  const unknown = args.scenarios.filter((n) => !all.some((s) => s.name === n));
+  if (unknown.length) {
+    console.error(`unknown scenario ${unknown.join(', ')}; known: ${all.map((s) => s.name).join(', ')}`);
+    return 2;
+  }
+  const scenarios = args.scenarios.length ? all.filter((s) => args.scenarios.includes(s.name)) : all;
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'pillion-bench-'));
+  const started = Date.now();
+  try {
+    const probes = await Promise.all(
+      PEER_KINDS.map((kind) => kind.probe({ root: ROOT, dir: mkdtempSync(path.join(tmp, `probe-${kind.name}-`)) })),
+    );
+    /** @type {{ peer: string, reason: string }[]} */
+    const absent = [];
+    /** @type {Record<string, string | null>} */
+    const versions = {};
+    /** @type {import('./lib/run-scenario.js').ReadyVariant[]} */
+    const variants = [];
+    const installed = PEER_KINDS.filter((kind, i) => {
+      const p = probes[i];
+      if (kind.name !== 'direct') versions[kind.name] = p.ok ? p.version : null;
+      if (!p.ok) absent.push({ peer: kind.name, reason: p.reason });
+      return p.ok;
+    });
+    versions.autocannon = packageVersion('autocannon');
+    versions['uWebSockets.js (upstream)'] = packageVersion('uWebSockets.js');
+    const defaultWorkers = args.workers ?? os.availableParallelism();
+    for (const v of peerVariants(installed, defaultWorkers)) {
+      if (!peerSelected(v, args.peers)) continue;
+      const p = probes[PEER_KINDS.indexOf(v.kind)];
+      if (p.ok) variants.push({ ...v, version: p.version, facts: p.facts ?? {} });
+    }
+    for (const a of absent) log(`left out ${a.peer}: ${a.reason.split('\n')[0]}`);
+    if (variants.length === 0) {
+      console.error('no peer selected');
+      return 2;
+    }
+    const machine = machineInfo();
+    log(`peers: ${variants.map((v) => v.id).join(', ')}`);
+    log(`note: ${sharedCpuNote(machine.cores)}`);
+    const settings = { duration: args.duration, warmup: args.warmup, repeats: args.repeats };
+
+    const upstream = await startUpstream();
+    /** @type {import('./lib/run-scenario.js').ScenarioResult[]} */
+    const results = [];
+    try {
+      for (const scenario of scenarios) {
+        log(`\n${scenario.name}: ${scenario.title}`);
+        const r = await runScenario(scenario, variants, { root: ROOT, tmp, upstream, settings, log });
+        results.push(r);
+        log(`\n${renderTable(r)}`);
+      }
+    } finally {
+      await upstream.stop();
+    }
+
+    /** @type {Record<string, string>} */
+    const peers = {};
+    /** @type {Record<string, Record<string, unknown>>} */
+    const facts = {};
+    for (const k of installed) {
+      peers[k.name] = k.describe;
+      const p = probes[PEER_KINDS.indexOf(k)];
+      if (p.ok && p.facts) facts[k.name] = p.facts;
+    }
+    /** @type {import('./lib/results.js').BenchResults} */
+    const run = { date: new Date().toISOString(), quick: args.quick, machine, versions, peers, facts, absent, scenarios: results };
+    if (args.quick) {
+      writeResults(QUICK, run);
+      log(`\nwrote ${path.relative(ROOT, QUICK)} (a quick pass leaves latest.json and docs/benchmarks.md alone)`);
+    } else {
+      const merged = mergeResults(readResults(LATEST), run, all.map((s) => s.name));
+      writeResults(LATEST, merged);
+      writeFileSync(DOC, renderMarkdown(merged));
+      log(`\nwrote ${path.relative(ROOT, LATEST)} and ${path.relative(ROOT, DOC)}`);
+    }
+    log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return 0;
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err instanceof Error ? err.stack : err);
+    process.exit(1);
+  },
+);
