@@ -1,14 +1,16 @@
 /**
  * The `pillion` command.
  *
- *   pillion --config FILE [--workers N] [--log-level L]   run until SIGTERM/SIGINT, then drain and exit 0
+ *   pillion --config FILE [--workers N] [--log-level L] [--no-watch]
+ *                                                         run until SIGTERM/SIGINT, then drain and exit 0;
+ *                                                         SIGHUP (and, unless --no-watch, a change to FILE) reloads it
  *   pillion validate FILE                                 check a config; exit 1 listing every problem
  */
 import { parseArgs } from 'node:util';
 import { ConfigError, LOG_LEVELS, formatProblem, loadConfigFile, type Config } from '@pillion/core';
 
 const USAGE = `usage:
-  pillion --config FILE [--workers N] [--log-level LEVEL]
+  pillion --config FILE [--workers N] [--log-level LEVEL] [--no-watch]
   pillion validate FILE
 `;
 
@@ -22,6 +24,7 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         workers: { type: 'string' },
         'log-level': { type: 'string' },
+        'no-watch': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -62,10 +65,20 @@ export async function main(argv: string[]): Promise<number> {
   // Loaded only to run: `validate` should not pay for threads, metrics and uWS.
   const { Supervisor } = await import('./supervisor/supervisor.js');
   const { UwsNotNativeError } = await import('./uws.js');
-  const supervisor = new Supervisor({ config, source: values.config, faults: process.env.PILLION_TEST_FAULTS === '1' });
+  const workers = values.workers;
+  const level = values['log-level'];
+  const supervisor = new Supervisor({
+    config,
+    source: values.config,
+    faults: process.env.PILLION_TEST_FAULTS === '1',
+    // The command line's overrides hold for reloaded configs too.
+    reload: { file: values.config, watch: !values['no-watch'], transform: (c) => applyOverrides(c, workers, level) },
+  });
   const onSignal = (signal: string) => void supervisor.drain(signal);
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  // SIGHUP re-reads the config file; an invalid one is logged and the running config kept.
+  process.on('SIGHUP', () => void supervisor.reload('SIGHUP'));
   try {
     await supervisor.start();
   } catch (e) {

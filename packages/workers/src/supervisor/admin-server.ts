@@ -11,7 +11,22 @@ export interface AdminHandlers {
   drain(): void;
   /** Test-only fault switch; undefined unless PILLION_TEST_FAULTS=1. */
   crashWorker?: (thread: number) => boolean;
+  /** `PUT /clusters/NAME/endpoints`: replaces a cluster's endpoints. */
+  putEndpoints?: (cluster: string, body: unknown) => AdminReply;
+  /** `POST /clusters/NAME/endpoints/ADDRESS:PORT/weight`: sets one endpoint's weight. */
+  setWeight?: (cluster: string, endpoint: string, body: unknown) => AdminReply;
 }
+
+/** A JSON answer from a handler. */
+export interface AdminReply {
+  status: number;
+  body: unknown;
+}
+
+/** Request bodies the admin API reads are small JSON documents. */
+const MAX_BODY_BYTES = 1024 * 1024;
+const ENDPOINTS_PATH = /^\/clusters\/([^/]+)\/endpoints$/;
+const WEIGHT_PATH = /^\/clusters\/([^/]+)\/endpoints\/([^/]+)\/weight$/;
 
 export class AdminServer {
   private server: Server | undefined;
@@ -73,7 +88,38 @@ export class AdminServer {
         return send(res, this.handlers.crashWorker(thread) ? 202 : 404, { thread });
       }
     }
+    const endpoints = ENDPOINTS_PATH.exec(url.pathname);
+    if (endpoints && this.handlers.putEndpoints) {
+      if (req.method !== 'PUT') return send(res, 405, { error: `${url.pathname} takes PUT` });
+      const body = await readJson(req);
+      if (!body.ok) return send(res, 400, { error: body.error });
+      const r = this.handlers.putEndpoints(decodeURIComponent(endpoints[1]!), body.value);
+      return send(res, r.status, r.body);
+    }
+    const weight = WEIGHT_PATH.exec(url.pathname);
+    if (weight && this.handlers.setWeight) {
+      if (req.method !== 'POST') return send(res, 405, { error: `${url.pathname} takes POST` });
+      const body = await readJson(req);
+      if (!body.ok) return send(res, 400, { error: body.error });
+      const r = this.handlers.setWeight(decodeURIComponent(weight[1]!), decodeURIComponent(weight[2]!), body.value);
+      return send(res, r.status, r.body);
+    }
     send(res, 404, { error: `no admin endpoint ${route}` });
+  }
+}
+
+async function readJson(req: IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; error: string }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_BODY_BYTES) return { ok: false, error: `body over ${MAX_BODY_BYTES} bytes` };
+    chunks.push(chunk);
+  }
+  try {
+    return { ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) };
+  } catch (e) {
+    return { ok: false, error: `body is not JSON: ${(e as Error).message}` };
   }
 }
 

@@ -1,8 +1,12 @@
 /**
  * Assigns shared-memory slots to listeners, clusters and endpoints, by name, and keeps them stable across
  * config changes so counters carry on and workers never see a slot move under them.
+ *
+ * An endpoint keeps its slot from the snapshot that first names it until `releaseEndpoint`: an
+ * endpoint removed from the config stays registered (draining) until the supervisor frees it, and
+ * one that comes back before that gets its old slot, and its counters, again.
  */
-import { EndpointState, SlotAllocator, type Config, type SharedState } from '@pillion/core';
+import { EndpointState, HEALTH_UNKNOWN, SlotAllocator, type Config, type SharedState } from '@pillion/core';
 import type { ClusterSnapshot, RuntimeSnapshot } from '../messages.js';
 
 export class SlotRegistry {
@@ -20,6 +24,31 @@ export class SlotRegistry {
     this.listeners = new SlotAllocator(cap.maxListeners);
     this.clusters = new SlotAllocator(cap.maxClusters);
     this.endpoints = new SlotAllocator(cap.maxEndpoints);
+  }
+
+  /**
+   * Why `config` cannot get slots (new names beyond what is free), or undefined when it can. Checked
+   * before `snapshot`, so a refused change leaves no slot half-assigned.
+   */
+  capacityProblem(config: Config): string | undefined {
+    const newListeners = config.listeners.filter((l) => !this.listenerSlots.has(l.name)).length;
+    if (newListeners > this.listeners.capacity - this.listeners.inUse) {
+      return `capacity.max_listeners (${this.listeners.capacity}) reached`;
+    }
+    const newClusters = config.clusters.filter((c) => !this.clusterSlots.has(c.name)).length;
+    if (newClusters > this.clusters.capacity - this.clusters.inUse) {
+      return `capacity.max_clusters (${this.clusters.capacity}) reached`;
+    }
+    let newEndpoints = 0;
+    for (const c of config.clusters) {
+      const known = this.endpointSlots.get(c.name);
+      for (const e of c.endpoints) if (!known?.has(`${e.address}:${e.port}`)) newEndpoints++;
+    }
+    const free = this.endpoints.capacity - this.endpoints.inUse;
+    if (newEndpoints > free) {
+      return `capacity.max_endpoints (${this.endpoints.capacity}) reached: ${newEndpoints} new endpoints, ${free} slots free (removed endpoints hold theirs until they have drained)`;
+    }
+    return undefined;
   }
 
   /** Builds the snapshot workers run from, allocating slots for anything new. */
@@ -41,10 +70,15 @@ export class SlotRegistry {
           this.state.setEndpoint(es, 'cluster', slot);
           this.state.setEndpointTime(es, 'added_at', now);
           this.state.setEndpointTime(es, 'healthy_since', now);
-          this.state.setEndpoint(es, 'state', EndpointState.Active);
+          // Not chosen before its first check passes (unless the cluster is in panic).
+          if (c.health_check) this.state.setEndpoint(es, 'health', HEALTH_UNKNOWN);
         }
-        this.state.setEndpoint(es, 'weight', e.weight);
-        this.state.setEndpoint(es, 'effective_weight_milli', e.weight * 1000);
+        if (this.state.endpoint(es, 'weight') !== e.weight) {
+          this.state.setEndpoint(es, 'weight', e.weight);
+          this.state.setEndpoint(es, 'effective_weight_milli', e.weight * 1000);
+        }
+        // New, or back before its old slot was freed.
+        this.state.setEndpoint(es, 'state', EndpointState.Active);
         return { slot: es, address: e.address, port: e.port, weight: e.weight, zone: e.zone, key };
       });
       return { slot, name: c.name, config: c, endpoints };
@@ -58,6 +92,9 @@ export class SlotRegistry {
   }
   clusterSlot(name: string): number | undefined {
     return this.clusterSlots.get(name);
+  }
+  endpointSlot(cluster: string, key: string): number | undefined {
+    return this.endpointSlots.get(cluster)?.get(key);
   }
 
   /** Frees an endpoint's slot once nothing refers to it any more. */

@@ -1,21 +1,45 @@
 /**
  * A worker's view of one cluster: its endpoints, each with this worker's connection pool, and the
- * load-balancing pick. Per-endpoint counters the pick reads live in SharedState, so every worker
- * balances over the same numbers.
+ * load-balancing pick. Everything the pick depends on lives in SharedState (health and ejection
+ * flags, effective weights, draining, the round-robin sequence, active requests), so every worker
+ * balances over the same numbers and the process balances as one.
+ *
+ * The balancer is rebuilt only when the cluster's `membership_generation` has moved since the last
+ * pick: whoever changes an endpoint's eligibility or weight (health checks, outlier ejection, the
+ * admin API, a reload) writes the endpoint's fields first and bumps the generation after, so a pick
+ * costs one atomic load when nothing changed.
  */
-import { EndpointState, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, type HeaderList, type SharedState, type StatsWriter } from '@pillion/core';
+import {
+  ClusterBalancer,
+  EndpointState,
+  HEALTH_ACTIVE_FAILED,
+  HEALTH_EJECTED,
+  HEALTH_UNKNOWN,
+  OUTLIER_EJECTED,
+  usesHash,
+  type ClusterLbConfig,
+  type HeaderList,
+  type LbConfig,
+  type LbEndpoint,
+  type SharedState,
+  type StatsWriter,
+  type UpstreamResult as CoreUpstreamResult,
+} from '@pillion/core';
 import type { ClusterSnapshot, EndpointSnapshot } from '../messages.js';
 import { EndpointPool } from '../upstream/endpoint-pool.js';
+import { poolLimits, poolTuning } from './pool-options.js';
+import { parseHashOn, requestHash, type HashSource } from './hash-source.js';
+import { SharedOutlier, outlierConfigOf, returnIfDue } from './outlier.js';
+import { RequestPick, type PickSource } from './request-pick.js';
 
 export interface UpstreamEndpoint {
   readonly slot: number;
   readonly key: string;
   readonly address: string;
   readonly port: number;
+  readonly zone: string;
   readonly pool: EndpointPool;
 }
-
-const UNUSABLE = HEALTH_ACTIVE_FAILED | HEALTH_EJECTED;
 
 /** What a pick may look at: the request's headers and client (for hashing) and a scratch slot for walking. */
 export interface PickRequest {
@@ -26,29 +50,72 @@ export interface PickRequest {
 }
 
 /** How one attempt against an endpoint ended: a status code, or how it failed. */
-export type UpstreamResult = number | 'connect-failure' | 'reset' | 'timeout';
+export type UpstreamResult = CoreUpstreamResult;
 
-export class ClusterRuntime {
+/** Not eligible while set: failed active checks, or not checked yet (eligible only in panic). */
+const NOT_HEALTHY = HEALTH_ACTIVE_FAILED | HEALTH_UNKNOWN;
+
+export interface ClusterRuntimeOptions {
+  /** Uniform in [0, 1); tests inject their own. */
+  random?: () => number;
+  /** Milliseconds since the epoch; tests inject their own. */
+  now?: () => number;
+}
+
+/** The balancer's options from a cluster's `lb` block. */
+export function balancerConfigOf(lb: LbConfig): ClusterLbConfig {
+  return {
+    policy: lb.policy,
+    choices: lb.choices,
+    active_request_bias: lb.active_request_bias,
+    min_ring_size: lb.min_ring_size,
+    table_size: lb.table_size,
+    panic_threshold: lb.panic_threshold,
+    local_zone: lb.local_zone,
+  };
+}
+
+export class ClusterRuntime implements PickSource {
   readonly name: string;
   readonly slot: number;
   readonly snapshot: ClusterSnapshot;
   readonly endpoints: UpstreamEndpoint[];
+  readonly balancer: ClusterBalancer;
+  private readonly bySlot = new Map<number, UpstreamEndpoint>();
+  private readonly hashOn: HashSource | null;
+  private readonly outlier: SharedOutlier | null;
+  private readonly stats: StatsWriter;
+  readonly random: () => number;
+  private readonly now: () => number;
+  /** Endpoints this worker last saw failing health checks or ejected (warmed again on return). */
+  private readonly unhealthy = new Set<number>();
+  /** The membership generation the balancer was last built at. */
+  private builtAt = -1;
+  /** Earliest end of an ejection among this cluster's ejected endpoints (Infinity when none). */
+  private nextReturn = Infinity;
 
   constructor(
     snapshot: ClusterSnapshot,
-    private readonly state: SharedState,
+    readonly state: SharedState,
     stats: StatsWriter,
     maxResponseHeadBytes: number,
     previous?: ClusterRuntime,
+    options: ClusterRuntimeOptions = {},
   ) {
     this.name = snapshot.name;
     this.slot = snapshot.slot;
     this.snapshot = snapshot;
+    this.stats = stats;
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
     const c = snapshot.config;
     const reuse = new Map(previous?.endpoints.map((e) => [e.key, e]));
     this.endpoints = snapshot.endpoints.map((e: EndpointSnapshot) => {
       const old = reuse.get(e.key);
-      if (old && old.slot === e.slot) return old;
+      if (old && old.slot === e.slot) {
+        old.pool.setLimits(poolLimits(c));
+        return old.zone === e.zone ? old : { ...old, zone: e.zone };
+      }
       const pool = new EndpointPool(
         {
           host: e.address,
@@ -60,35 +127,95 @@ export class ClusterRuntime {
           idleTimeoutMs: c.pool.idle_timeout,
           maxRequestsPerConnection: c.pool.max_requests_per_connection,
           maxResponseHeadBytes,
+          ...poolLimits(c),
+          ...poolTuning(c, e.address, e.port),
         },
         state,
         stats,
       );
-      return { slot: e.slot, key: e.key, address: e.address, port: e.port, pool };
+      pool.warm(); // a new endpoint (or a new worker): open its connections before requests need them
+      return { slot: e.slot, key: e.key, address: e.address, port: e.port, zone: e.zone, pool };
     });
+    for (const e of this.endpoints) this.bySlot.set(e.slot, e);
+    const lb = balancerConfigOf(c.lb);
+    this.balancer = new ClusterBalancer(lb);
+    this.hashOn = usesHash(lb) && c.lb.hash_on !== undefined ? parseHashOn(c.lb.hash_on) : null;
+    this.outlier = c.outlier_detection ? new SharedOutlier(state, snapshot.slot, outlierConfigOf(c.outlier_detection), this.now) : null;
   }
 
   /**
-   * Weighted round robin over usable endpoints, walking one sequence shared by every worker so the
-   * process as a whole rotates in order. `attempt` walks on past endpoints that cannot be used.
+   * The endpoint for attempt `attempt` (0 first) of a request, or null when none may be chosen.
+   * Later attempts of the same request walk on to other endpoints.
    */
-  pick(_req: PickRequest, attempt: number): UpstreamEndpoint | null {
-    const eps = this.endpoints;
-    const n = eps.length;
-    if (n === 0) return null;
-    const start = this.state.nextSequence(this.slot) + attempt;
-    for (let i = 0; i < n; i++) {
-      const e = eps[(start + i) % n]!;
-      if (this.usable(e.slot)) return e;
+  pick(req: PickRequest, attempt: number): UpstreamEndpoint | null {
+    if (this.nextReturn !== Infinity && this.now() >= this.nextReturn) this.returnEjected();
+    const generation = this.state.cluster(this.slot, 'membership_generation');
+    if (generation !== this.builtAt) this.refresh(generation);
+    let ctx = req.lbScratch;
+    if (attempt === 0 || !(ctx instanceof RequestPick) || ctx.source !== this) {
+      const fresh = new RequestPick(this);
+      if (this.hashOn !== null) fresh.hash = requestHash(this.hashOn, req.headers, req.clientAddress, this.random);
+      req.lbScratch = ctx = fresh;
     }
-    return null;
+    const slot = this.balancer.pick(ctx as RequestPick, attempt);
+    return slot < 0 ? null : (this.bySlot.get(slot) ?? null);
   }
 
   /** Called once per attempt when it ends; feeds passive health (outlier detection). */
-  onResult(_endpoint: UpstreamEndpoint, _result: UpstreamResult): void {}
+  onResult(endpoint: UpstreamEndpoint, result: UpstreamResult): void {
+    if (this.outlier === null) return;
+    const total = this.builtAt === -1 ? this.endpoints.length : this.balancer.hostSet.totalCount;
+    if (this.outlier.record(endpoint.slot, result, total) === OUTLIER_EJECTED) {
+      this.stats.cluster(this.slot, 'outlier_ejections', 1);
+    }
+  }
 
-  private usable(slot: number): boolean {
-    return this.state.endpoint(slot, 'state') === EndpointState.Active && (this.state.endpoint(slot, 'health') & UNUSABLE) === 0;
+  /** Rebuilds the balancer from SharedState, as of `generation` (read before the fields). */
+  refresh(generation = this.state.cluster(this.slot, 'membership_generation')): void {
+    const s = this.state;
+    const list: LbEndpoint[] = [];
+    let nextReturn = Infinity;
+    for (const e of this.endpoints) {
+      const health = s.endpoint(e.slot, 'health');
+      const ejected = (health & HEALTH_EJECTED) !== 0;
+      if (ejected) {
+        const until = s.endpointTime(e.slot, 'ejected_until');
+        if (until < nextReturn) nextReturn = until;
+      }
+      const weight = s.endpoint(e.slot, 'weight');
+      const effective = s.endpoint(e.slot, 'effective_weight_milli');
+      const healthy = (health & NOT_HEALTHY) === 0 && !ejected;
+      // Back in service (health check passed again, ejection over): warm its pool before traffic returns.
+      if (healthy && this.unhealthy.delete(e.slot)) e.pool.warm();
+      else if (!healthy) this.unhealthy.add(e.slot);
+      list.push({
+        slot: e.slot,
+        key: e.key,
+        zone: e.zone,
+        weight: weight > 0 ? weight : 1,
+        healthy: (health & NOT_HEALTHY) === 0,
+        ejected,
+        draining: s.endpoint(e.slot, 'state') !== EndpointState.Active,
+        effectiveWeight: effective > 0 ? effective : undefined,
+      });
+    }
+    this.balancer.update(list);
+    this.builtAt = generation;
+    this.nextReturn = nextReturn;
+  }
+
+  /** Ends ejections whose time has passed; the generation bump makes the next pick rebuild. */
+  private returnEjected(): void {
+    const now = this.now();
+    let next = Infinity;
+    for (const e of this.endpoints) {
+      if (returnIfDue(this.state, this.slot, e.slot, now)) continue;
+      if ((this.state.endpoint(e.slot, 'health') & HEALTH_EJECTED) !== 0) {
+        const until = this.state.endpointTime(e.slot, 'ejected_until');
+        if (until < next) next = until;
+      }
+    }
+    this.nextReturn = next;
   }
 
   /** Pools of endpoints that the next runtime no longer has. */

@@ -1,0 +1,66 @@
+/**
+ * `GET /clusters`: every cluster and endpoint as SharedState sees it right now. Endpoints removed
+ * from the config but still finishing requests are listed too, as `draining`.
+ */
+import { EndpointState, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN, type SharedState } from '@pillion/core';
+import type { ClusterSnapshot, RuntimeSnapshot } from '../messages.js';
+import type { DrainingEndpoint } from './endpoint-sweeper.js';
+
+interface EndpointRef {
+  slot: number;
+  address: string;
+  port: number;
+  zone: string;
+}
+
+export function clustersView(state: SharedState, snapshot: RuntimeSnapshot, draining: readonly DrainingEndpoint[], now = Date.now()): unknown {
+  return snapshot.clusters.map((c) => ({
+    name: c.name,
+    lb_policy: c.config.lb.policy,
+    local_zone: c.config.lb.local_zone,
+    active_requests: state.cluster(c.slot, 'rq_active'),
+    active_connections: state.cluster(c.slot, 'cx_active'),
+    ejected_endpoints: state.cluster(c.slot, 'ejected_count'),
+    outlier_ejections_total: state.clusterStat(c.slot, 'outlier_ejections'),
+    endpoints: [
+      ...c.endpoints.map((e) => endpointView(state, c, e, now, false)),
+      ...draining.filter((d) => d.clusterSlot === c.slot).map((d) => endpointView(state, c, d, now, true)),
+    ],
+  }));
+}
+
+function endpointView(state: SharedState, c: ClusterSnapshot, e: EndpointRef, now: number, removed: boolean): unknown {
+  const s = state;
+  const health = s.endpoint(e.slot, 'health');
+  const ejected = (health & HEALTH_EJECTED) !== 0;
+  const ejectedUntil = s.endpointTime(e.slot, 'ejected_until');
+  const active = !c.config.health_check
+    ? 'unchecked'
+    : health & HEALTH_UNKNOWN
+      ? 'unknown'
+      : health & HEALTH_ACTIVE_FAILED
+        ? 'unhealthy'
+        : 'healthy';
+  return {
+    address: e.address,
+    port: e.port,
+    zone: e.zone,
+    state: removed || s.endpoint(e.slot, 'state') === EndpointState.Draining ? 'draining' : 'active',
+    weight: s.endpoint(e.slot, 'weight'),
+    effective_weight: s.endpoint(e.slot, 'effective_weight_milli') / 1000,
+    health: {
+      active,
+      passive: !c.config.outlier_detection ? 'unchecked' : ejected ? 'ejected' : 'ok',
+      ejected,
+      ejected_until: ejected && ejectedUntil > 0 ? new Date(ejectedUntil).toISOString() : null,
+      ejection_remaining_ms: ejected ? Math.max(0, Math.round(ejectedUntil - now)) : 0,
+      times_ejected: s.endpoint(e.slot, 'times_ejected'),
+      consecutive_5xx: s.endpoint(e.slot, 'consecutive_5xx'),
+      consecutive_gateway_failure: s.endpoint(e.slot, 'consecutive_gateway_failure'),
+    },
+    active_requests: s.endpoint(e.slot, 'rq_active'),
+    active_connections: s.endpoint(e.slot, 'cx_active'),
+    warm_connections: s.endpoint(e.slot, 'warm_connections'),
+    requests_total: s.endpointStat(e.slot, 'requests'),
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * Active health checks, run once per process (in the supervisor), not once per worker: one probe
+ * loop per endpoint of every cluster with a `health_check`. Results go through the shared threshold
+ * rule (`healthy_threshold` passes in a row make an endpoint healthy, `unhealthy_threshold` failures
+ * make it unhealthy) and land in SharedState: the HEALTH_ACTIVE_FAILED flag, the streak in
+ * `hc_consecutive`, and a bump of the cluster's membership generation on every flip, so every
+ * worker rebuilds its balancer before its next pick.
+ *
+ * A new endpoint starts HEALTH_UNKNOWN (not chosen unless the cluster is in panic) and its first
+ * result settles it at once, as Envoy treats a host's first check; after that the thresholds apply.
+ */
+import {
+  HEALTH_ACTIVE_FAILED,
+  HEALTH_UNKNOWN,
+  nextCheckDelay,
+  packThreshold,
+  packedConsecutive,
+  packedFlipped,
+  packedHealthy,
+  parseExpectedStatuses,
+  stepPackedThreshold,
+  type ClusterConfig,
+  type SharedState,
+} from '@pillion/core';
+import type { Logger } from '../logger.js';
+import type { RuntimeSnapshot } from '../messages.js';
+import { runProbe, type ProbeResult, type ProbeSpec } from './health-probe.js';
+
+type HealthCheckConfig = NonNullable<ClusterConfig['health_check']>;
+
+export interface HealthCheckerOptions {
+  /** Uniform in [0, 1), for jitter. */
+  random?: () => number;
+  now?: () => number;
+  /** Runs one check; tests may replace it. */
+  probe?: (spec: ProbeSpec, address: string, port: number, timeoutMs: number) => Promise<ProbeResult>;
+}
+
+interface Target {
+  readonly cluster: string;
+  readonly clusterSlot: number;
+  readonly slot: number;
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  readonly config: HealthCheckConfig;
+  readonly spec: ProbeSpec;
+  /** What the target was made from: a change restarts it. */
+  readonly signature: string;
+  timer: NodeJS.Timeout | null;
+  stopped: boolean;
+}
+
+export function probeSpecOf(hc: HealthCheckConfig): ProbeSpec {
+  if (hc.http) return { kind: 'http', path: hc.http.path, host: hc.http.host, statuses: parseExpectedStatuses(hc.http.expected_statuses) };
+  return { kind: 'tcp' };
+}
+
+export class HealthChecker {
+  private readonly targets = new Map<number, Target>();
+  private readonly random: () => number;
+  private readonly now: () => number;
+  private readonly probe: NonNullable<HealthCheckerOptions['probe']>;
+  private closed = false;
+
+  constructor(
+    private readonly state: SharedState,
+    private readonly log: Logger,
+    options: HealthCheckerOptions = {},
+  ) {
+    this.random = options.random ?? Math.random;
+    this.now = options.now ?? Date.now;
+    this.probe = options.probe ?? runProbe;
+  }
+
+  /** Endpoints being checked, by slot. */
+  get checking(): number[] {
+    return [...this.targets.keys()];
+  }
+
+  /**
+   * Starts, stops and restarts checks to match the snapshot. Resolves once every endpoint that
+   * started being checked has had its first result.
+   */
+  sync(snapshot: RuntimeSnapshot): Promise<void> {
+    const wanted = new Map<number, Omit<Target, 'timer' | 'stopped'>>();
+    for (const c of snapshot.clusters) {
+      const hc = c.config.health_check;
+      if (!hc) {
+        for (const e of c.endpoints) this.clearActiveHealth(c.slot, e.slot);
+        continue;
+      }
+      const spec = probeSpecOf(hc);
+      for (const e of c.endpoints) {
+        const signature = JSON.stringify([c.slot, e.address, e.port, hc]);
+        wanted.set(e.slot, { cluster: c.name, clusterSlot: c.slot, slot: e.slot, key: e.key, address: e.address, port: e.port, config: hc, spec, signature });
+      }
+    }
+    for (const [slot, t] of this.targets) {
+      const w = wanted.get(slot);
+      if (w === undefined || w.signature !== t.signature) this.stop(t);
+    }
+    const firsts: Promise<void>[] = [];
+    for (const [slot, w] of wanted) {
+      if (this.targets.has(slot)) continue;
+      const t: Target = { ...w, timer: null, stopped: false };
+      this.targets.set(slot, t);
+      firsts.push(this.check(t));
+    }
+    return Promise.all(firsts).then(() => undefined);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const t of this.targets.values()) this.stop(t);
+  }
+
+  private stop(t: Target): void {
+    t.stopped = true;
+    if (t.timer) clearTimeout(t.timer);
+    t.timer = null;
+    if (this.targets.get(t.slot) === t) this.targets.delete(t.slot);
+  }
+
+  /** Runs one check, records it, and schedules the next. */
+  private async check(t: Target): Promise<void> {
+    let result: ProbeResult;
+    try {
+      result = await this.probe(t.spec, t.address, t.port, t.config.timeout);
+    } catch (e) {
+      result = { ok: false, detail: (e as Error).message };
+    }
+    if (t.stopped || this.closed) return;
+    this.observe(t, result);
+    const delay = nextCheckDelay(t.config.interval, t.config.jitter, this.random());
+    t.timer = setTimeout(() => {
+      t.timer = null;
+      void this.check(t);
+    }, delay);
+    t.timer.unref();
+  }
+
+  /** Feeds one result through the threshold rule into SharedState. */
+  observe(t: Pick<Target, 'cluster' | 'clusterSlot' | 'slot' | 'key' | 'config'>, result: ProbeResult): void {
+    const s = this.state;
+    const health = s.endpoint(t.slot, 'health');
+    let healthy: boolean;
+    let flipped: boolean;
+    if (health & HEALTH_UNKNOWN) {
+      healthy = result.ok;
+      flipped = true;
+      s.setEndpoint(t.slot, 'hc_consecutive', packThreshold(healthy, 0));
+    } else {
+      // The flag is the truth; the slot keeps the streak.
+      const word = packThreshold((health & HEALTH_ACTIVE_FAILED) === 0, packedConsecutive(s.endpoint(t.slot, 'hc_consecutive')));
+      const next = stepPackedThreshold(word, result.ok, t.config.healthy_threshold, t.config.unhealthy_threshold);
+      s.setEndpoint(t.slot, 'hc_consecutive', next);
+      healthy = packedHealthy(next);
+      flipped = packedFlipped(word, next);
+    }
+    if (!flipped) return;
+    if (healthy) {
+      s.setEndpointTime(t.slot, 'healthy_since', this.now());
+      s.andEndpoint(t.slot, 'health', ~(HEALTH_ACTIVE_FAILED | HEALTH_UNKNOWN));
+      this.log.info({ cluster: t.cluster, endpoint: t.key }, 'endpoint passed health checks');
+    } else {
+      s.orEndpoint(t.slot, 'health', HEALTH_ACTIVE_FAILED);
+      s.andEndpoint(t.slot, 'health', ~HEALTH_UNKNOWN);
+      this.log.warn({ cluster: t.cluster, endpoint: t.key, reason: result.detail }, 'endpoint failed health checks');
+    }
+    s.addCluster(t.clusterSlot, 'membership_generation', 1);
+  }
+
+  /** A cluster without checks (or whose checks were removed by a reload): nothing holds its endpoints out. */
+  private clearActiveHealth(clusterSlot: number, slot: number): void {
+    const before = this.state.andEndpoint(slot, 'health', ~(HEALTH_ACTIVE_FAILED | HEALTH_UNKNOWN));
+    this.state.setEndpoint(slot, 'hc_consecutive', 0);
+    if (before & (HEALTH_ACTIVE_FAILED | HEALTH_UNKNOWN)) this.state.addCluster(clusterSlot, 'membership_generation', 1);
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * What a running process cannot take from a reloaded config. Clusters, endpoints, routes, filters,
+ * limits, timeouts and the log level apply at once; these need a restart, and a reload that changes
+ * them is refused as a whole (the old config keeps running), with one problem per field:
+ *
+ * - a listener added or removed, or its protocol, address or port changed: every worker would have to
+ *   open or close sockets, and a port that cannot be bound would leave the process half-configured;
+ * - `workers`: the thread count is fixed at start;
+ * - `capacity.*`: SharedState is laid out once;
+ * - `admin.address` / `admin.port`: the admin API would have to move under the operator's feet.
+ */
+import type { Config, ConfigProblem } from '@pillion/core';
+
+const RESTART = 'needs a restart to change; the running config was kept';
+
+/** Problems that refuse a reload from `current` to `next`; empty when it may be applied. */
+export function reloadProblems(current: Config, next: Config, runningWorkers: number, availableCores: number): ConfigProblem[] {
+  const out: ConfigProblem[] = [];
+  const nextWorkers = next.workers === 'auto' ? availableCores : next.workers;
+  if (nextWorkers !== runningWorkers) out.push({ path: 'workers', message: `is ${nextWorkers}, running with ${runningWorkers}: ${RESTART}` });
+  for (const k of ['max_clusters', 'max_endpoints', 'max_listeners'] as const) {
+    if (current.capacity[k] !== next.capacity[k]) out.push({ path: `capacity.${k}`, message: RESTART });
+  }
+  if (current.admin.address !== next.admin.address) out.push({ path: 'admin.address', message: RESTART });
+  if (current.admin.port !== next.admin.port) out.push({ path: 'admin.port', message: RESTART });
+
+  const before = new Map(current.listeners.map((l) => [l.name, l]));
+  const names = new Set<string>();
+  next.listeners.forEach((l, i) => {
+    names.add(l.name);
+    const old = before.get(l.name);
+    if (!old) {
+      out.push({ path: `listeners[${i}]`, message: `adds listener "${l.name}", which ${RESTART}` });
+      return;
+    }
+    for (const k of ['protocol', 'address', 'port'] as const) {
+      if (old[k] !== l[k]) out.push({ path: `listeners[${i}].${k}`, message: `was ${JSON.stringify(old[k])}: ${RESTART}` });
+    }
+  });
+  for (const name of before.keys()) {
+    if (!names.has(name)) out.push({ path: 'listeners', message: `removes listener "${name}", which ${RESTART}` });
+  }
+  return out;
+}
