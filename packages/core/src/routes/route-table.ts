@@ -4,6 +4,7 @@
  */
 import type { RouteConfig } from '../config/schema.js';
 import type { HeaderList } from '../http/header-list.js';
+import { compileRetryOn, type RetryOn } from '../resilience/retry-policy.js';
 
 const enum PathKind {
   Any,
@@ -42,6 +43,8 @@ export interface CompiledRoute {
   /** Lower-case host to match exactly, or a suffix (".example.com") when hostIsSuffix. */
   readonly host: string | null;
   readonly hostIsSuffix: boolean;
+  /** The compiled `retry.on`, or null when the route does not retry. */
+  readonly retryOn: RetryOn | null;
 }
 
 export interface RouteRequest {
@@ -193,5 +196,6 @@ function compileRoute(config: RouteConfig, index: number): CompiledRoute {
     headers,
     host,
     hostIsSuffix,
+    retryOn: config.retry && config.retry.attempts > 0 ? compileRetryOn(config.retry.on) : null,
   };
 }

@@ -4,10 +4,26 @@
  * Idle connections are a LIFO stack (the most recently used is the most likely still open and warm);
  * when none is idle and the pool is below `max_connections_per_endpoint` a new one is opened, otherwise
  * the exchange waits in a FIFO queue. Connections idle past `idle_timeout` are closed by one sweep timer
- * per pool, not one timer per connection.
+ * per pool (down to `min_idle`), not one timer per connection.
+ *
+ * Warm-up opens connections before any request needs them — at start, for a new endpoint, and when an
+ * endpoint returns to health — at most `concurrency` at a time, backing off with jitter when the
+ * upstream refuses, and verifies each one (with the cluster's HTTP health check request when it has
+ * one) before counting it. When the pool is warm it says so in SharedState and bumps the cluster's
+ * membership generation, so every worker's balancer gives the endpoint its full share.
  */
-import type { SharedState, StatsWriter } from '@pillion/core';
+import { backoffDelay, type SharedState, type StatsWriter } from '@pillion/core';
 import { ConnState, HttpConnection, type UpstreamExchange } from './http-connection.js';
+import { WarmupProbe, type WarmupCheck } from './warmup-probe.js';
+
+export interface WarmupOptions {
+  connections: number;
+  concurrency: number;
+  backoffBaseMs: number;
+  backoffMaxMs: number;
+  /** Request used to verify a new connection; null = a completed TCP connect is enough. */
+  check: WarmupCheck | null;
+}
 
 export interface EndpointPoolOptions {
   host: string;
@@ -20,7 +36,24 @@ export interface EndpointPoolOptions {
   /** 0 = unlimited */
   maxRequestsPerConnection: number;
   maxResponseHeadBytes: number;
+  warmup: WarmupOptions | null;
+  /** Connections kept open per connection in use; 1 = no preconnect. */
+  preconnectRatio: number;
+  minIdle: number;
+  /** 0 = connections may live forever. */
+  maxConnectionAgeMs: number;
 }
+
+/** Breaker limits, all workers together (Infinity = none). */
+export interface PoolLimits {
+  clusterMaxConnections: number;
+  clusterMaxPending: number;
+  endpointMaxConnections: number;
+  endpointMaxPending: number;
+}
+
+/** The breaker limit that refused an acquisition. */
+export type PoolRejection = 'max_connections' | 'max_pending_requests';
 
 interface Waiter {
   exchange: UpstreamExchange;
@@ -28,22 +61,39 @@ interface Waiter {
 }
 
 export class EndpointPool {
-  readonly opts: EndpointPoolOptions;
+  readonly opts: EndpointPoolOptions & PoolLimits;
   readonly maxResponseHeadBytes: number;
   private readonly idle: HttpConnection[] = [];
   private readonly all = new Set<HttpConnection>();
-  /** Exchanges waiting for a connection, oldest first; `connecting` tracks who a new connection is for. */
+  private connecting = 0;
+  /** Exchanges waiting for a connection, oldest first. */
   private readonly waiting: Waiter[] = [];
   private sweepTimer: NodeJS.Timeout | null = null;
   private closed = false;
 
+  // Warm-up state.
+  private warming = false;
+  /** Warm-up connections connecting or being verified (bounded by `concurrency`). */
+  private warmInFlight = 0;
+  /** Connected warm-up connections whose verification request is out. */
+  private probing = 0;
+  private warmFailures = 0;
+  private warmTimer: NodeJS.Timeout | null = null;
+  /** This worker is counted in the endpoint's `warm_pools`. */
+  private reportedWarm = false;
+
   constructor(
-    opts: EndpointPoolOptions,
+    opts: EndpointPoolOptions & PoolLimits,
     private readonly state: SharedState,
     private readonly stats: StatsWriter,
   ) {
     this.opts = opts;
     this.maxResponseHeadBytes = opts.maxResponseHeadBytes;
+  }
+
+  /** New breaker limits after a config change; connections already open stay. */
+  setLimits(l: PoolLimits): void {
+    Object.assign(this.opts, l);
   }
 
   get size(): number {
@@ -54,39 +104,74 @@ export class EndpointPool {
     return this.idle.length;
   }
 
-  /** Gets a connection for an exchange: an idle one now, a new one once connected, or a queue slot. */
-  acquire(exchange: UpstreamExchange, isHead: boolean): void {
+  get pending(): number {
+    return this.waiting.length;
+  }
+
+  get isWarm(): boolean {
+    return this.reportedWarm;
+  }
+
+  /**
+   * Gets a connection for an exchange: an idle one now, a new one once connected, or a place in the
+   * queue. Returns the breaker limit that refused it, or null when it was served or queued.
+   */
+  acquire(exchange: UpstreamExchange, isHead: boolean): PoolRejection | null {
     while (this.idle.length) {
       const conn = this.idle.pop()!;
       this.state.addEndpoint(this.opts.endpointSlot, 'warm_connections', -1);
       if (conn.state !== ConnState.Idle || conn.socket.destroyed) continue;
       conn.assign(exchange, isHead);
       exchange.onConnection(conn);
-      return;
+      if (this.opts.preconnectRatio > 1) this.preconnect();
+      return null;
+    }
+    const o = this.opts;
+    // Pending requests are counted across workers; add first, then check, so two workers cannot both
+    // take the last place.
+    if (this.state.addCluster(o.clusterSlot, 'rq_pending', 1) >= o.clusterMaxPending) {
+      this.state.addCluster(o.clusterSlot, 'rq_pending', -1);
+      this.stats.cluster(o.clusterSlot, 'cb_reject_max_pending_requests', 1);
+      return 'max_pending_requests';
+    }
+    if (this.state.addEndpoint(o.endpointSlot, 'rq_pending', 1) >= o.endpointMaxPending) {
+      this.leavePending();
+      this.stats.cluster(o.clusterSlot, 'cb_reject_max_pending_requests', 1);
+      return 'max_pending_requests';
     }
     this.waiting.push({ exchange, isHead });
-    if (this.all.size < this.opts.maxConnections) this.open();
+    // Open a connection for this waiter unless enough are already on their way.
+    if (this.connecting < this.waiting.length && this.all.size < o.maxConnections && !this.open() && this.all.size === 0) {
+      // Other workers hold every connection the breaker allows, and this worker has none that could
+      // free up for us: waiting would only end in a timeout.
+      this.waiting.pop();
+      this.leavePending();
+      this.stats.cluster(o.clusterSlot, 'cb_reject_max_connections', 1);
+      return 'max_connections';
+    }
+    if (this.opts.preconnectRatio > 1) this.preconnect();
+    return null;
   }
 
   /** Removes a waiting exchange (client gave up). */
   cancel(exchange: UpstreamExchange): void {
     const i = this.waiting.findIndex((w) => w.exchange === exchange);
-    if (i !== -1) this.waiting.splice(i, 1);
-  }
-
-  get pending(): number {
-    return this.waiting.length;
+    if (i !== -1) {
+      this.waiting.splice(i, 1);
+      this.leavePending();
+    }
   }
 
   mayReuse(conn: HttpConnection): boolean {
     if (this.closed) return false;
     const max = this.opts.maxRequestsPerConnection;
-    return max === 0 || conn.requests < max;
+    if (max !== 0 && conn.requests >= max) return false;
+    return conn.ageDeadline === 0 || Date.now() < conn.ageDeadline;
   }
 
-  /** A connection finished its exchange cleanly. */
+  /** A connection finished its exchange cleanly (or a warm-up verified it). */
   release(conn: HttpConnection): void {
-    const w = this.waiting.shift();
+    const w = this.shiftWaiter();
     if (w) {
       conn.assign(w.exchange, w.isHead);
       w.exchange.onConnection(conn);
@@ -99,24 +184,38 @@ export class EndpointPool {
   }
 
   onConnected(conn: HttpConnection): void {
+    this.connecting--;
     if (this.closed) {
       conn.destroy();
       return;
     }
     conn.state = ConnState.Idle;
+    const warm = this.opts.warmup;
+    if (conn.forWarmup && warm !== null && warm.check !== null) {
+      // Verify before counting it; a waiting request would rather have it now, though.
+      if (this.waiting.length === 0) {
+        this.probing++;
+        conn.assign(new WarmupProbe(this, warm.check), false);
+        (conn.exchange as WarmupProbe).onConnection(conn);
+        return;
+      }
+    }
+    if (conn.forWarmup) this.onWarmConnectionReady();
     this.release(conn);
   }
 
   onConnectFailed(conn: HttpConnection, reason: string): void {
+    this.connecting--;
     this.stats.cluster(this.opts.clusterSlot, 'upstream_connect_failures', 1);
     this.stats.endpoint(this.opts.endpointSlot, 'connect_failures', 1);
     this.forget(conn);
-    // The connection was opened for the oldest waiter; tell it. Others keep waiting for busy ones to free up,
+    if (conn.forWarmup) this.onWarmFailed();
+    // Tell the oldest waiter; the others keep waiting for connections still open or connecting,
     // unless nothing is left that could serve them.
-    const w = this.waiting.shift();
+    const w = this.shiftWaiter();
     w?.exchange.onConnectFailure(reason);
     if (this.all.size === 0) {
-      while (this.waiting.length) this.waiting.shift()!.exchange.onConnectFailure(reason);
+      for (let x = this.shiftWaiter(); x; x = this.shiftWaiter()) x.exchange.onConnectFailure(reason);
     }
   }
 
@@ -127,34 +226,148 @@ export class EndpointPool {
       this.state.addEndpoint(this.opts.endpointSlot, 'warm_connections', -1);
     }
     this.forget(conn);
-    // A slot freed up: open a connection for someone still waiting.
-    if (this.waiting.length && this.all.size < this.opts.maxConnections && !this.closed) this.open();
+    if (this.closed) return;
+    // A slot freed up: open a connection for someone still waiting, or keep a warm pool warm.
+    if (this.waiting.length > this.connecting && this.all.size < this.opts.maxConnections) this.open();
+    else if (this.reportedWarm && this.opts.warmup !== null && this.all.size < this.opts.warmup.connections) this.open(true);
   }
+
+  // ---------------------------------------------------------------- warm-up
+
+  /**
+   * Starts (or restarts) warming: at start, for a new endpoint, and when the endpoint returns to
+   * health. Does nothing without `pool.warmup`.
+   */
+  warm(): void {
+    const warm = this.opts.warmup;
+    if (warm === null || this.closed) return;
+    if (this.reportedWarm) this.setWarm(false);
+    this.warming = true;
+    this.warmFailures = 0;
+    this.pumpWarmup();
+  }
+
+  /** A warm-up probe's verdict on its connection. */
+  onWarmVerified(ok: boolean): void {
+    this.probing--;
+    if (ok) this.onWarmConnectionReady();
+    else this.onWarmFailed();
+  }
+
+  private pumpWarmup(): void {
+    const warm = this.opts.warmup;
+    if (!this.warming || warm === null || this.closed || this.warmTimer !== null) return;
+    const ready = this.all.size - this.connecting - this.probing;
+    if (ready >= warm.connections) {
+      this.warming = false;
+      this.setWarm(true);
+      return;
+    }
+    while (this.warmInFlight < warm.concurrency && this.all.size < Math.min(warm.connections, this.opts.maxConnections)) {
+      if (!this.open(true)) break;
+      this.warmInFlight++;
+    }
+  }
+
+  private onWarmConnectionReady(): void {
+    if (this.warmInFlight > 0) this.warmInFlight--;
+    this.warmFailures = 0;
+    this.pumpWarmup();
+  }
+
+  private onWarmFailed(): void {
+    if (this.warmInFlight > 0) this.warmInFlight--;
+    const warm = this.opts.warmup;
+    if (warm === null || this.closed) return;
+    // Back off with full jitter so a sick upstream does not get a connection storm from every worker.
+    const delay = backoffDelay(this.warmFailures++, warm.backoffBaseMs, warm.backoffMaxMs, Math.random());
+    if (this.warmTimer !== null) return;
+    this.warmTimer = setTimeout(() => {
+      this.warmTimer = null;
+      this.pumpWarmup();
+    }, delay);
+    this.warmTimer.unref();
+  }
+
+  private setWarm(warm: boolean): void {
+    if (this.reportedWarm === warm) return;
+    this.reportedWarm = warm;
+    this.state.addEndpoint(this.opts.endpointSlot, 'warm_pools', warm ? 1 : -1);
+    // The balancer weighs endpoints by warmth: make every worker rebuild.
+    this.state.addCluster(this.opts.clusterSlot, 'membership_generation', 1);
+  }
+
+  // ---------------------------------------------------------------- shutdown
 
   /** Closes every connection; busy ones are cut (the worker is going away). */
   close(): void {
     this.closed = true;
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = null;
+    this.stopTimers();
+    this.setWarm(false);
     for (const conn of [...this.all]) conn.destroy();
-    while (this.waiting.length) this.waiting.shift()!.exchange.onConnectFailure('pool closed');
+    for (let w = this.shiftWaiter(); w; w = this.shiftWaiter()) w.exchange.onConnectFailure('pool closed');
   }
 
   /** Closes idle connections only; busy ones finish and close when released. */
   closeIdle(): void {
     this.closed = true;
+    this.stopTimers();
+    this.setWarm(false);
     for (const conn of this.idle.splice(0)) {
       this.state.addEndpoint(this.opts.endpointSlot, 'warm_connections', -1);
       conn.destroy();
     }
   }
 
-  private open(): void {
-    const conn = new HttpConnection(this, this.opts.host, this.opts.port, this.opts.connectTimeoutMs);
+  private stopTimers(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+    if (this.warmTimer) clearTimeout(this.warmTimer);
+    this.warmTimer = null;
+    this.warming = false;
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  /** Opens connections ahead of demand: `preconnect_ratio` x connections in use. */
+  private preconnect(): void {
+    const inUse = this.all.size - this.idle.length - this.connecting;
+    const want = Math.min(Math.ceil(inUse * this.opts.preconnectRatio), this.opts.maxConnections);
+    for (let i = 0; i < 4 && this.all.size < want; i++) if (!this.open()) break;
+  }
+
+  private shiftWaiter(): Waiter | undefined {
+    const w = this.waiting.shift();
+    if (w) this.leavePending();
+    return w;
+  }
+
+  private leavePending(): void {
+    this.state.addCluster(this.opts.clusterSlot, 'rq_pending', -1);
+    this.state.addEndpoint(this.opts.endpointSlot, 'rq_pending', -1);
+  }
+
+  /** Opens a connection unless the connection breakers are full; returns whether it did. */
+  private open(forWarmup = false): boolean {
+    const o = this.opts;
+    if (this.state.addCluster(o.clusterSlot, 'cx_active', 1) >= o.clusterMaxConnections) {
+      this.state.addCluster(o.clusterSlot, 'cx_active', -1);
+      return false;
+    }
+    if (this.state.addEndpoint(o.endpointSlot, 'cx_active', 1) >= o.endpointMaxConnections) {
+      this.state.addEndpoint(o.endpointSlot, 'cx_active', -1);
+      this.state.addCluster(o.clusterSlot, 'cx_active', -1);
+      return false;
+    }
+    const conn = new HttpConnection(this, o.host, o.port, o.connectTimeoutMs);
+    conn.forWarmup = forWarmup;
+    // Each connection gets its own deadline within +-10% of the age limit, so connections opened
+    // together are not all replaced together.
+    if (o.maxConnectionAgeMs > 0) conn.ageDeadline = Date.now() + o.maxConnectionAgeMs * (0.9 + 0.2 * Math.random());
     this.all.add(conn);
-    this.state.addEndpoint(this.opts.endpointSlot, 'cx_active', 1);
-    this.state.addCluster(this.opts.clusterSlot, 'cx_active', 1);
-    this.stats.cluster(this.opts.clusterSlot, 'upstream_cx_total', 1);
+    this.connecting++;
+    this.stats.cluster(o.clusterSlot, 'upstream_cx_total', 1);
+    return true;
   }
 
   private forget(conn: HttpConnection): void {
@@ -171,14 +384,25 @@ export class EndpointPool {
   }
 
   private sweep(): void {
-    const deadline = Date.now() - this.opts.idleTimeoutMs;
-    // The stack's bottom holds the longest idle connections.
-    while (this.idle.length && this.idle[0]!.idleSince <= deadline) {
+    const now = Date.now();
+    const deadline = now - this.opts.idleTimeoutMs;
+    // The stack's bottom holds the longest idle connections; keep min_idle of them (and a warm pool's).
+    const keep = Math.max(this.opts.minIdle, this.reportedWarm && this.opts.warmup !== null ? this.opts.warmup.connections : 0);
+    while (this.idle.length > keep && this.idle[0]!.idleSince <= deadline) {
       const conn = this.idle.shift()!;
       this.state.addEndpoint(this.opts.endpointSlot, 'warm_connections', -1);
       conn.destroy();
     }
-    if (!this.idle.length && this.sweepTimer) {
+    // Replace idle connections past their age one per sweep, so a pool is refreshed gradually.
+    if (this.opts.maxConnectionAgeMs > 0) {
+      const i = this.idle.findIndex((c) => c.ageDeadline !== 0 && c.ageDeadline <= now);
+      if (i !== -1) {
+        const [conn] = this.idle.splice(i, 1);
+        this.state.addEndpoint(this.opts.endpointSlot, 'warm_connections', -1);
+        conn!.destroy();
+      }
+    }
+    if (!this.idle.length && this.sweepTimer && this.opts.maxConnectionAgeMs === 0) {
       clearInterval(this.sweepTimer);
       this.sweepTimer = null;
     }

@@ -25,6 +25,9 @@ export interface UpstreamExchange {
   onReadDone(): void;
 }
 
+/** The per-worker read buffer (see the constructor). */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 export const enum ConnState {
   Connecting,
   Idle,
@@ -40,6 +43,10 @@ export class HttpConnection implements ResponseHandler {
   /** Requests carried so far, for max_requests_per_connection. */
   requests = 0;
   idleSince = 0;
+  /** Opened by warm-up rather than for a waiting request. */
+  forWarmup = false;
+  /** When this connection should be retired (max_connection_age); 0 = never. */
+  ageDeadline = 0;
   private keepAlive = false;
   /** Set by the parser's completion event; acted on once execute() has returned. */
   private completed = false;
@@ -50,11 +57,14 @@ export class HttpConnection implements ResponseHandler {
   constructor(pool: EndpointPool, host: string, port: number, connectTimeoutMs: number) {
     this.pool = pool;
     this.parser = new ResponseParser(this, { maxHeadBytes: pool.maxResponseHeadBytes });
-    const socket = new Socket();
+    // Reads land in one buffer shared by every upstream connection of this worker and are parsed
+    // before the next read can happen, so no Buffer is allocated per read and the stream machinery
+    // is skipped. Whatever must outlive a read (a stalled body chunk) is copied by its keeper.
+    // (Node reads `onread` from the constructor's options only; its type declarations omit it there.)
+    const socket = new Socket({ onread: { buffer: READ_BUFFER, callback: this.onRead.bind(this) } } as ConstructorParameters<typeof Socket>[0]);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('connect', this.onConnect.bind(this));
-    socket.on('data', this.onData.bind(this));
     socket.on('end', this.onEnd.bind(this));
     socket.on('error', this.onSocketError.bind(this));
     socket.on('close', this.onClose.bind(this));
@@ -89,6 +99,7 @@ export class HttpConnection implements ResponseHandler {
   destroy(): void {
     if (this.state === ConnState.Closed) return;
     this.exchange = null;
+    this.state = ConnState.Closed;
     this.socket.destroy();
   }
 
@@ -104,6 +115,11 @@ export class HttpConnection implements ResponseHandler {
     this.state = ConnState.Closed;
     this.socket.destroy();
     this.pool.onConnectFailed(this, 'connect timeout');
+  }
+
+  private onRead(nread: number, buf: Uint8Array): boolean {
+    this.onData((buf as Buffer).subarray(0, nread));
+    return true;
   }
 
   private onData(data: Buffer): void {
@@ -202,7 +218,7 @@ export class HttpConnection implements ResponseHandler {
     const ex = this.exchange;
     this.exchange = null;
     // Extra bytes after a complete response mean the upstream and we disagree on framing: never reuse.
-    const reusable = nothingExtra && this.completedKeepAlive && this.keepAlive && this.pool.mayReuse(this);
+    const reusable = nothingExtra && this.state === ConnState.Busy && this.completedKeepAlive && this.keepAlive && this.pool.mayReuse(this);
     if (reusable) this.state = ConnState.Idle;
     else this.socket.destroy();
     ex?.onResponseComplete();

@@ -1,7 +1,9 @@
 /**
  * One request through the proxy, from the downstream request uWS hands over to the end of the
- * upstream's response: check → route → pick an endpoint → get a pooled connection → stream the request
- * up and the response down, with backpressure both ways → count and log.
+ * upstream's response: check → route → (breakers) → pick an endpoint → get a pooled connection →
+ * stream the request up and the response down, with backpressure both ways → count and log. A failed
+ * attempt may be retried on another endpoint, after a backoff, when the route's retry policy, the
+ * cluster's retry budget and its max_retries breaker all allow it.
  *
  * The request head is re-serialised (never the client's bytes), hop-by-hop fields are dropped in both
  * directions and forwarding fields are added. Once the response has started, a failure aborts the
@@ -11,25 +13,32 @@ import { randomUUID } from 'node:crypto';
 import {
   HeaderList,
   LAST_CHUNK,
+  canonicalReason,
   chunkHeader,
   checkRequest,
   codeClass,
   pickCluster,
+  retryBudgetAllows,
+  retryDelay,
   rewritePath,
   serializeRequestHead,
+  shouldRetry,
   stripHopByHop,
   type BodyFraming,
   type CompiledRoute,
   type ResponseBodyKind,
 } from '@pillion/core';
 import type { HttpRequest, HttpResponse } from '../uws.js';
+import { Action, type FilterChain, type FilterChainState, type FilterRequest } from '../wasm/index.js';
 import type { HttpConnection, UpstreamExchange } from '../upstream/http-connection.js';
 import type { ClusterRuntime, PickRequest, UpstreamEndpoint, UpstreamResult } from './cluster-runtime.js';
 import type { HttpListener } from './http-listener.js';
+import { ChunkPool } from './chunk-pool.js';
+import { BREAKER_ADMIT, BREAKER_PROBE, BREAKER_REJECT, failureBreakerOf } from './failure-breaker.js';
 import { writeLocalReply } from './local-reply.js';
 
 const enum Phase {
-  /** Waiting for an upstream connection. */
+  /** Waiting for an upstream connection (or for a retry's backoff). */
   Connecting,
   /** Request head sent; streaming the request body and/or waiting for the response head. */
   Requesting,
@@ -38,8 +47,11 @@ const enum Phase {
   Done,
 }
 
+type BreakerLimit = 'max_connections' | 'max_pending_requests' | 'max_requests' | 'max_retries' | 'failure_rate';
+
 const VIA = '1.1 pillion';
 const NO_BYTES = Buffer.alloc(0);
+const OVERLOADED = ['x-pillion-overloaded', 'true'] as const;
 
 // req.forEach target without a closure per request: uWS calls it synchronously.
 let collecting: string[] = [];
@@ -47,16 +59,36 @@ function collectHeader(name: string, value: string): void {
   collecting.push(name, value);
 }
 
-export class ProxyExchange implements UpstreamExchange, PickRequest {
+const EMPTY = new Uint8Array(0);
+
+const chunkPool = new ChunkPool();
+const releaseChunk = chunkPool.release.bind(chunkPool);
+
+/** Copies a chunk out of uWS's memory (neutered when the callback returns) without zero-filling first. */
+function copyOut(ab: ArrayBuffer): Buffer {
+  const buf = Buffer.allocUnsafe(ab.byteLength);
+  buf.set(new Uint8Array(ab));
+  return buf;
+}
+
+/** A reply recorded by a filter (FilterRequest.sendLocalReply). */
+interface FilterReply {
+  status: number;
+  body: string;
+  headers: HeaderList | null;
+}
+
+export class ProxyExchange implements UpstreamExchange, PickRequest, FilterRequest {
   private readonly listener: HttpListener;
   private readonly res: HttpResponse;
   private readonly start: number;
   private phase = Phase.Connecting;
   private aborted = false;
-  private readonly method: string;
+  readonly method: string;
   private readonly target: string;
   readonly headers: HeaderList;
   lbScratch: unknown = null;
+  clientAddress = '';
   private framing: BodyFraming = { kind: 'none', length: 0 };
   private route: CompiledRoute | null = null;
   private cluster: ClusterRuntime | null = null;
@@ -65,24 +97,54 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
   private timer: NodeJS.Timeout | null = null;
   private status = 0;
   private requestId = '';
-  clientAddress = '';
+  private upstreamTarget = '';
   private bytesIn = 0;
   private bytesOut = 0;
+  /** The cluster's rq_active was taken for this request (released in finish). */
+  private holdsRequest = false;
 
-  // Request body: chunks that arrived before the upstream connection, and whether the client is done.
+  // Filters (FilterRequest). `path` is the request target with its query; filters may rewrite it.
+  private readonly chain: FilterChain | null;
+  filterState: FilterChainState | null = null;
+  path: string;
+  private filterReply: FilterReply | null = null;
+  private clusterOverride: string | null = null;
+  /** A filter asked for the whole request (or response) body before deciding. */
+  private bufferRequest = false;
+  private bufferResponse = false;
+  private responseBuffer: Buffer[] | null = null;
+
+  // Attempts and retries.
+  private attempt = 0;
+  /** The failure-rate breaker's admission for this attempt (ADMIT, PROBE), 0 once recorded. */
+  private breakerVerdict = 0;
+  /** Picks made so far: successive picks walk on to endpoints not tried yet. */
+  private picks = 0;
+  private hasBody = false;
+  private attemptTimer: NodeJS.Timeout | null = null;
+  /** A retry holds a place in the cluster's rq_retry_active until its attempt ends. */
+  private holdsRetry = false;
+  /** At least one byte of this attempt's request reached the upstream socket. */
+  private requestWritten = false;
+
+  // Request body. `replay` keeps every chunk while the body fits the replay buffer (so a retry can
+  // send it again); `pendingBody` holds chunks that arrived while no connection was ready.
   private pendingBody: Buffer[] | null = null;
+  private replay: Buffer[] | null = null;
+  private replayBytes = 0;
+  private replayable = true;
   private requestEnded = true;
   private requestPaused = false;
 
   // Response: the head waits for the first body chunk so head and body leave in one write.
   private headPending = false;
+  private headSent = false;
   private respHeaders: HeaderList | null = null;
   private respStatusLine = '';
   private respBodyKind: ResponseBodyKind = 'none';
   private respLength = -1;
   /** The upstream head held bytes >= 0x80: relay those values as the exact latin1 bytes received. */
   private respNonAscii = false;
-  private respWriteBase = 0;
   /** A body chunk uWS could not take yet (tryEnd backpressure) and where its first byte sits. */
   private stalled: Buffer | null = null;
   private stalledAt = 0;
@@ -101,14 +163,16 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
 
     this.method = req.getCaseSensitiveMethod();
     const query = req.getQuery();
-    const path = req.getUrl();
-    this.target = query ? `${path}?${query}` : path;
+    const url = req.getUrl();
+    this.target = query ? `${url}?${query}` : url;
     collecting = [];
     req.forEach(collectHeader);
     this.headers = new HeaderList(collecting);
     res.onAborted(this.onAborted.bind(this));
 
     const verdict = checkRequest(this.method, this.target, this.headers, 1, listener.requestLimits);
+    this.path = this.target;
+    this.chain = listener.filterChain;
     if (!verdict.ok) {
       this.localReply(verdict.status, verdict.reason, true);
       return;
@@ -122,47 +186,122 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     } else if (verdict.bodyKind === 'chunked') {
       this.framing = { kind: 'chunked', length: 0 };
     }
+    const hasBody = this.framing.kind !== 'none' && !(this.framing.kind === 'length' && this.framing.length === 0);
+
+    if (this.chain !== null) {
+      const action = this.chain.onRequestHeaders(this);
+      if (action === Action.LocalReply) {
+        this.sendFilterReply(true);
+        return;
+      }
+      if (action === Action.Buffer) {
+        if (!hasBody) {
+          if (this.chain.onRequestBody(this, EMPTY, true) === Action.LocalReply) {
+            this.sendFilterReply(true);
+            return;
+          }
+        } else this.bufferRequest = true;
+      }
+    }
+    // Filters may have rewritten the path.
+    const q = this.path.indexOf('?');
+    const routePath = q === -1 ? this.path : this.path.slice(0, q);
+    const routeQuery = q === -1 ? '' : this.path.slice(q + 1);
 
     const host = this.headers.get('host') ?? '';
-    const route = listener.routes.match({ method: this.method, path, host, headers: this.headers });
+    const route = listener.routes.match({ method: this.method, path: routePath, host, headers: this.headers });
     if (route === null) {
       this.localReply(404, undefined, false);
       return;
     }
     this.route = route;
-    const cluster = listener.runtime.cluster(pickCluster(route, route.clusters.length > 1 ? Math.random() : 0));
+    const clusterName = this.clusterOverride ?? pickCluster(route, route.clusters.length > 1 ? Math.random() : 0);
+    const cluster = listener.runtime.cluster(clusterName);
     if (!cluster) {
-      this.localReply(503, 'cluster not found', false);
+      this.localReply(503, `no cluster ${clusterName}`, false);
       return;
     }
     this.cluster = cluster;
 
-    if (this.framing.kind !== 'none' && !(this.framing.kind === 'length' && this.framing.length === 0)) {
+    if (hasBody) {
+      this.hasBody = true;
       this.requestEnded = false;
       this.pendingBody = [];
+      if (route.retryOn !== null) this.replay = [];
       res.onData(this.onRequestData.bind(this));
     }
 
-    this.prepareHeaders(host, rewritePath(route, path), query);
+    this.prepareHeaders(host, rewritePath(route, routePath), routeQuery);
     const timeout = route.config.timeout ?? listener.config.timeouts.request;
     if (timeout > 0) this.timer = setTimeout(this.onTimeout.bind(this), timeout);
 
-    const endpoint = cluster.pick(this, 0);
-    if (endpoint === null) {
-      this.localReply(503, undefined, false);
+    // The max_requests breaker counts requests in flight on the cluster across every worker.
+    const state = listener.runtime.state;
+    this.holdsRequest = true;
+    if (state.addCluster(cluster.slot, 'rq_active', 1) >= cluster.snapshot.config.circuit_breaker.max_requests) {
+      this.overloaded('max_requests');
       return;
     }
-    this.endpoint = endpoint;
-    const state = listener.runtime.state;
-    state.addEndpoint(endpoint.slot, 'rq_active', 1);
-    state.addCluster(cluster.slot, 'rq_active', 1);
-    listener.stats.endpoint(endpoint.slot, 'requests', 1);
-    endpoint.pool.acquire(this, this.method === 'HEAD');
+    // A filter that wants the whole body decides before anything goes upstream.
+    if (!this.bufferRequest) this.startAttempt();
+  }
+
+  // ------------------------------------------------------------------ FilterRequest
+
+  get authority(): string {
+    return this.headers.get('host') ?? '';
+  }
+  get requestHeaders(): HeaderList {
+    return this.headers;
+  }
+  get responseHeaders(): HeaderList | null {
+    return this.respHeaders;
+  }
+  get responseStatus(): number {
+    return this.status;
+  }
+  sendLocalReply(status: number, body: string, headers?: HeaderList): void {
+    this.filterReply = { status, body, headers: headers ?? null };
+  }
+  setCluster(name: string): void {
+    this.clusterOverride = name;
+  }
+
+  /**
+   * Answers with the reply a filter recorded. For a reply made in the request phase, filters first see
+   * it as the response (so they can decorate it), as they would an upstream's.
+   */
+  private sendFilterReply(requestPhase: boolean): void {
+    if (this.aborted || this.phase === Phase.Done) return;
+    let reply = this.filterReply ?? { status: 500, body: 'filter error\n', headers: null };
+    if (requestPhase && this.chain !== null) {
+      this.status = reply.status;
+      this.respHeaders = reply.headers ?? new HeaderList();
+      reply.headers = this.respHeaders;
+      this.chain.onResponseHeaders(this);
+      reply = this.filterReply ?? reply;
+    }
+    this.endAttempt();
+    this.status = reply.status;
+    this.listener.stats.listener(this.listener.slot, 'local_replies', 1);
+    const res = this.res;
+    res.cork(() => {
+      res.writeStatus(`${reply.status} ${canonicalReason(reply.status)}`);
+      const h = reply.headers;
+      if (h === null || !h.has('server')) res.writeHeader('server', 'pillion');
+      if (h !== null) {
+        const raw = h.raw;
+        for (let i = 0; i < raw.length; i += 2) {
+          const name = raw[i]!;
+          if (name !== 'content-length' && name !== 'transfer-encoding' && name !== 'date') res.writeHeader(name, raw[i + 1]!);
+        }
+      }
+      res.end(reply.body, this.listener.draining);
+    });
+    this.finish();
   }
 
   // ------------------------------------------------------------------ request side
-
-  private upstreamTarget = '';
 
   private prepareHeaders(host: string, path: string, query: string): void {
     const h = this.headers;
@@ -185,23 +324,75 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     for (const name in edits.add) h.set(name, edits.add[name]!);
   }
 
+  /** Picks an endpoint (walking past ones whose request breaker is full) and asks its pool for a connection. */
+  private startAttempt(): void {
+    const cluster = this.cluster!;
+    const state = this.listener.runtime.state;
+    const perEndpointMax = cluster.snapshot.config.circuit_breaker.per_endpoint.max_requests;
+    const breaker = failureBreakerOf(cluster);
+    const tries = Math.max(1, cluster.endpoints.length);
+    let endpoint: UpstreamEndpoint | null = null;
+    // Walk past endpoints whose failure-rate breaker is open or whose request limit is full.
+    let refused: BreakerLimit | null = null;
+    for (let i = 0; i < tries; i++) {
+      const e = cluster.pick(this, this.picks++);
+      if (e === null) break;
+      if (perEndpointMax !== undefined && state.addEndpoint(e.slot, 'rq_active', 1) >= perEndpointMax) {
+        state.addEndpoint(e.slot, 'rq_active', -1);
+        refused = 'max_requests';
+        continue;
+      }
+      const verdict = breaker === null ? BREAKER_ADMIT : breaker.acquire(e.slot);
+      if (verdict === BREAKER_REJECT) {
+        if (perEndpointMax !== undefined) state.addEndpoint(e.slot, 'rq_active', -1);
+        refused = 'failure_rate';
+        continue;
+      }
+      if (perEndpointMax === undefined) state.addEndpoint(e.slot, 'rq_active', 1);
+      this.breakerVerdict = breaker === null ? 0 : verdict;
+      endpoint = e;
+      break;
+    }
+    if (endpoint === null) {
+      if (refused !== null) this.overloaded(refused);
+      else this.localReply(503, undefined, false);
+      return;
+    }
+    this.endpoint = endpoint;
+    this.requestWritten = false;
+    this.listener.stats.endpoint(endpoint.slot, 'requests', 1);
+    const perTry = this.route!.config.retry?.per_try_timeout;
+    if (perTry !== undefined && perTry > 0) this.attemptTimer = setTimeout(this.onAttemptTimeout.bind(this), perTry);
+    const full = endpoint.pool.acquire(this, this.method === 'HEAD');
+    if (full !== null) this.overloaded(full);
+  }
+
   onConnection(conn: HttpConnection): void {
-    if (this.phase === Phase.Done) {
-      // Gave up while waiting (abort, timeout): the connection was never written to, so it stays clean.
+    if (this.phase === Phase.Done || this.endpoint === null || conn.pool !== this.endpoint.pool) {
+      // Gave up while waiting (abort, timeout, retry elsewhere): nothing was written, so it stays clean.
       conn.pool.release(conn);
+      return;
+    }
+    if (this.attempt > 0 && this.hasBody && this.replay === null) {
+      // The body outgrew the replay buffer while this retry waited: it can no longer be sent whole.
+      conn.pool.release(conn);
+      this.endAttempt();
+      this.res.cork(() => this.localReply(502, 'request body outgrew the retry buffer', false));
       return;
     }
     this.conn = conn;
     this.phase = Phase.Requesting;
+    this.requestWritten = true;
     const head = serializeRequestHead(this.method, this.upstreamTarget, this.headers, this.framing);
-    const pending = this.pendingBody;
-    this.pendingBody = null;
-    if (pending === null || pending.length === 0) {
+    // A retry sends the whole body kept so far; a first attempt sends what arrived while connecting.
+    const body = this.attempt > 0 ? this.replay : this.pendingBody;
+    this.pendingBody = this.requestEnded ? null : [];
+    if (body === null || body.length === 0) {
       conn.write(this.requestEnded && this.framing.kind === 'chunked' ? head + LAST_CHUNK : head);
     } else {
       conn.socket.cork();
       conn.write(head);
-      for (const chunk of pending) this.writeBody(chunk);
+      for (const chunk of body) this.writeBody(chunk);
       if (this.requestEnded && this.framing.kind === 'chunked') conn.write(LAST_CHUNK);
       conn.socket.uncork();
     }
@@ -222,9 +413,23 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     }
     if (isLast) this.requestEnded = true;
     if (this.phase === Phase.Done) return;
+    // Chunks that may be needed again (replay for a retry, held for a filter) get their own memory;
+    // the rest use pooled memory, given back once written.
+    const pooled = this.replay === null && !this.bufferRequest;
+    const chunk = n ? (pooled ? chunkPool.copy(ab) : copyOut(ab)) : NO_BYTES;
+    if (this.chain !== null && this.requestBodyFiltered(chunk, isLast)) return;
+    if (n && this.replay !== null) {
+      this.replayBytes += n;
+      if (this.replayBytes <= this.route!.config.retry!.replay_buffer) this.replay.push(chunk);
+      else {
+        // Too big to send twice: this request will not be retried once it reaches an upstream.
+        this.replay = null;
+        this.replayable = false;
+      }
+    }
     const conn = this.conn;
     if (conn === null) {
-      if (n) this.pendingBody!.push(Buffer.copyBytesFrom(new Uint8Array(ab)));
+      if (n && this.pendingBody !== null) this.pendingBody.push(chunk);
       // Hold the client back while we wait for a connection rather than buffer without bound.
       if (!isLast && !this.requestPaused) {
         this.requestPaused = true;
@@ -233,7 +438,7 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
       return;
     }
     let ok = true;
-    if (n) ok = this.writeBody(Buffer.copyBytesFrom(new Uint8Array(ab)));
+    if (n) ok = this.writeBody(chunk);
     if (isLast && this.framing.kind === 'chunked') ok = conn.write(LAST_CHUNK);
     if (!ok && !isLast && !this.requestPaused) {
       this.requestPaused = true;
@@ -241,15 +446,51 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     }
   }
 
+  /**
+   * Runs the request-body hooks on a chunk; returns true when the chunk is dealt with here (buffered
+   * for a filter that wants the whole body, or the request was answered).
+   */
+  private requestBodyFiltered(chunk: Buffer, isLast: boolean): boolean {
+    const chain = this.chain!;
+    if (this.bufferRequest) {
+      this.pendingBody!.push(chunk);
+      if (!isLast) return true;
+      // The whole body: let the filter decide, then send it all.
+      const whole = this.pendingBody!.length === 1 ? this.pendingBody![0]! : Buffer.concat(this.pendingBody!);
+      if (chain.onRequestBody(this, whole, true) === Action.LocalReply) {
+        this.res.cork(() => this.sendFilterReply(true));
+        return true;
+      }
+      this.bufferRequest = false;
+      if (this.replay !== null) {
+        if (whole.length <= this.route!.config.retry!.replay_buffer) this.replay.push(whole);
+        else {
+          this.replay = null;
+          this.replayable = false;
+        }
+      }
+      this.pendingBody = [whole];
+      this.startAttempt();
+      return true;
+    }
+    if (chain.onRequestBody(this, chunk, isLast) === Action.LocalReply) {
+      if (this.headSent) this.abortDownstream();
+      else this.res.cork(() => this.sendFilterReply(false));
+      return true;
+    }
+    return false;
+  }
+
   private writeBody(chunk: Buffer): boolean {
     const conn = this.conn!;
     this.listener.stats.cluster(this.cluster!.slot, 'upstream_bytes_out', chunk.length);
+    const done = this.replay === null ? () => releaseChunk(chunk) : undefined;
     if (this.framing.kind === 'chunked') {
       conn.write(chunkHeader(chunk.length));
-      conn.write(chunk);
+      conn.socket.write(chunk, done);
       return conn.write('\r\n');
     }
-    return conn.write(chunk);
+    return conn.socket.write(chunk, done);
   }
 
   onUpstreamDrain(): void {
@@ -260,7 +501,7 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
   }
 
   private failRequestBody(): void {
-    if (this.phase === Phase.Responding) {
+    if (this.headSent) {
       this.abortDownstream();
       return;
     }
@@ -276,30 +517,61 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
 
   onResponseHead(status: number, reason: string, headers: HeaderList, bodyKind: ResponseBodyKind, contentLength: number): void {
     if (this.phase === Phase.Done) return;
+    this.report(status);
+    if (this.route!.retryOn !== null && this.route!.retryOn.covers(status)) {
+      const retryAfter = status === 503 || status === 429 ? headers.get('retry-after') : undefined;
+      if (this.retry(status, retryAfter)) return;
+    }
+    this.clearAttemptTimer();
     this.phase = Phase.Responding;
     this.status = status;
-    this.report(status);
     stripHopByHop(headers);
     const edits = this.route!.config.response_headers;
     for (const name of edits.remove) headers.remove(name);
     for (const name in edits.add) headers.set(name, edits.add[name]!);
     this.respHeaders = headers;
+    if (this.chain !== null) {
+      const action = this.chain.onResponseHeaders(this);
+      if (action === Action.LocalReply) {
+        this.res.cork(() => this.sendFilterReply(false));
+        return;
+      }
+      if (action === Action.Buffer) {
+        this.bufferResponse = true;
+        this.responseBuffer = [];
+      }
+    }
     this.respStatusLine = reason ? `${status} ${reason}` : `${status} `;
     this.respBodyKind = bodyKind;
     this.respLength = contentLength;
     this.respNonAscii = this.conn !== null && this.conn.parser.headHasNonAscii;
+    this.headPending = true;
     if (bodyKind === 'none') {
+      this.bufferResponse = false;
+      if (this.chain !== null && this.chain.onResponseBody(this, EMPTY, true) === Action.LocalReply) {
+        this.res.cork(() => this.sendFilterReply(false));
+        return;
+      }
       this.flushChunk = NO_BYTES;
       this.flushEnd = true;
-      this.headPending = true;
       this.res.cork(this.boundFlush);
-      return;
     }
-    this.headPending = true;
   }
 
   onResponseBody(chunk: Buffer): void {
     if (this.phase !== Phase.Responding) return;
+    if (this.chain !== null) {
+      if (this.bufferResponse) {
+        // Held for a filter that wants the whole body; the read buffer is reused, so copy.
+        this.responseBuffer!.push(Buffer.from(chunk));
+        return;
+      }
+      if (this.chain.onResponseBody(this, chunk, false) === Action.LocalReply) {
+        if (this.headSent) this.abortDownstream();
+        else this.res.cork(() => this.sendFilterReply(false));
+        return;
+      }
+    }
     this.bytesOut += chunk.length;
     this.flushChunk = chunk;
     this.flushEnd = false;
@@ -308,7 +580,7 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
 
   /** The connection's read ended: send a head still waiting for body bytes. */
   onReadDone(): void {
-    if (this.headPending && this.phase === Phase.Responding) {
+    if (this.headPending && this.phase === Phase.Responding && !this.bufferResponse) {
       this.flushChunk = NO_BYTES;
       this.flushEnd = false;
       this.res.cork(this.boundFlush);
@@ -319,7 +591,22 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     if (this.phase !== Phase.Responding) return;
     this.conn = null;
     if (this.respBodyKind === 'none') return; // already ended in the head flush
-    this.flushChunk = NO_BYTES;
+    let last: Buffer = NO_BYTES;
+    if (this.chain !== null) {
+      if (this.bufferResponse) {
+        const parts = this.responseBuffer!;
+        last = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+        this.responseBuffer = null;
+        this.bufferResponse = false;
+        this.bytesOut += last.length;
+      }
+      if (this.chain.onResponseBody(this, last, true) === Action.LocalReply) {
+        if (this.headSent) this.abortDownstream();
+        else this.res.cork(() => this.sendFilterReply(false));
+        return;
+      }
+    }
+    this.flushChunk = last;
     this.flushEnd = true;
     this.res.cork(this.boundFlush);
   }
@@ -330,6 +617,7 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     const res = this.res;
     if (this.headPending) {
       this.headPending = false;
+      this.headSent = true;
       res.writeStatus(this.respStatusLine);
       const raw = this.respHeaders!.raw;
       for (let i = 0; i < raw.length; i += 2) {
@@ -339,7 +627,6 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
         const value = raw[i + 1]!;
         res.writeHeader(name, this.respNonAscii ? Buffer.from(value, 'latin1') : value);
       }
-      this.respWriteBase = res.getWriteOffset();
       if (this.respBodyKind === 'none') {
         if (this.respLength >= 0 && this.status !== 204) res.endWithoutBody(this.respLength);
         else res.endWithoutBody();
@@ -351,8 +638,9 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     this.flushChunk = NO_BYTES;
     if (this.respBodyKind === 'length') {
       if (this.stalled !== null) {
-        // Still waiting for onWritable; keep order by queueing behind the stalled bytes.
-        this.stalled = Buffer.concat([this.stalled, chunk]);
+        // Still waiting for onWritable; keep order by queueing behind the stalled bytes. (The upstream is
+        // paused, so this is at most the rest of the read that was being parsed.)
+        if (chunk.length) this.stalled = Buffer.concat([this.stalled, chunk]);
         return;
       }
       if (chunk.length === 0 && !this.flushEnd) return;
@@ -363,16 +651,15 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
         return;
       }
       if (!ok) {
-        this.stalled = chunk;
+        // The chunk is a view of the connection's read buffer, which the next read overwrites: copy it.
+        this.stalled = Buffer.from(chunk);
         this.stalledAt = at;
         this.conn?.pause();
         res.onWritable(this.onWritable.bind(this));
+        return; // a completion that arrives meanwhile finishes from onWritable
       }
-      if (this.flushEnd && !ok) return; // finishes from onWritable
-      if (this.flushEnd && ok) {
-        // The upstream said complete but uWS has not seen the declared length: never present it as whole.
-        this.abortDownstream();
-      }
+      // The upstream said complete but uWS has not seen the declared length: never present it as whole.
+      if (this.flushEnd) this.abortDownstream();
       return;
     }
     // chunked or close-delimited upstream body: relay with chunked encoding.
@@ -394,7 +681,6 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     if (stalled === null || this.aborted) return true;
     const from = offset - this.stalledAt;
     const rest = from > 0 ? stalled.subarray(from) : stalled;
-    const at = offset;
     const [ok, done] = this.res.tryEnd(rest, this.respLength);
     if (done) {
       this.stalled = null;
@@ -407,7 +693,7 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
       return true;
     }
     this.stalled = rest;
-    this.stalledAt = at;
+    this.stalledAt = offset;
     return false;
   }
 
@@ -416,11 +702,12 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     return true;
   }
 
-  // ------------------------------------------------------------------ failures
+  // ------------------------------------------------------------------ failures and retries
 
   onConnectFailure(reason: string): void {
     if (this.phase === Phase.Done) return;
     this.report('connect-failure');
+    if (this.retry('connect-failure', undefined)) return;
     this.dropUpstream();
     this.res.cork(() => this.localReply(503, `upstream connect failure: ${reason}`, false));
   }
@@ -429,25 +716,114 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     if (this.phase === Phase.Done) return;
     this.conn = null;
     this.listener.stats.cluster(this.cluster!.slot, 'upstream_resets', 1);
-    if (this.phase !== Phase.Responding) this.report('reset');
-    if (this.phase === Phase.Responding && !this.headPending) {
+    if (this.headSent) {
       this.abortDownstream();
       return;
     }
+    this.report('reset');
+    if (this.retry('reset', undefined)) return;
     this.res.cork(() => this.localReply(502, kind === 'invalid' ? detail : 'upstream reset before response', false));
+  }
+
+  private onAttemptTimeout(): void {
+    this.attemptTimer = null;
+    if (this.phase === Phase.Done || this.headSent) return;
+    this.listener.stats.cluster(this.cluster!.slot, 'upstream_timeouts', 1);
+    this.report('timeout');
+    if (this.retry('timeout', undefined)) return;
+    this.dropUpstream();
+    this.res.cork(() => this.localReply(504, 'per-try timeout', false));
   }
 
   private onTimeout(): void {
     this.timer = null;
     if (this.phase === Phase.Done) return;
     this.listener.stats.cluster(this.cluster!.slot, 'upstream_timeouts', 1);
-    if (this.phase !== Phase.Responding) this.report('timeout');
-    if (this.phase === Phase.Responding && !this.headPending) {
+    if (this.headSent) {
       this.abortDownstream();
       return;
     }
+    if (this.phase !== Phase.Responding && this.endpoint !== null) this.report('timeout');
     this.dropUpstream();
     this.res.cork(() => this.localReply(504, undefined, false));
+  }
+
+  /**
+   * Schedules another attempt after a failed one, when everything allows it: the route's policy
+   * (conditions, attempts left, method and replayable body), the cluster's retry budget and its
+   * max_retries breaker. Returns false when the failure must be answered instead.
+   */
+  private retry(outcome: UpstreamResult, retryAfter: string | undefined): boolean {
+    const route = this.route!;
+    const policy = route.config.retry;
+    if (route.retryOn === null || policy === undefined || this.attempt >= policy.attempts || this.headSent) return false;
+    const reached = this.requestWritten;
+    if (!shouldRetry(route.retryOn, { outcome, method: this.method, requestReachedUpstream: reached, bodyReplayable: this.replayable || !reached })) return false;
+    // A retry of a request that never reached the upstream resends nothing, but one that did needs the
+    // whole body, which must still be complete in the replay buffer.
+    if (reached && this.hasBody && (this.replay === null || !this.replayable)) return false;
+    const cluster = this.cluster!;
+    const state = this.listener.runtime.state;
+    this.releaseRetry();
+    const active = state.cluster(cluster.slot, 'rq_active');
+    const inFlight = state.cluster(cluster.slot, 'rq_retry_active');
+    if (!retryBudgetAllows(active, inFlight, policy.budget_percent, policy.min_retry_concurrency)) return false;
+    if (state.addCluster(cluster.slot, 'rq_retry_active', 1) >= cluster.snapshot.config.circuit_breaker.max_retries) {
+      state.addCluster(cluster.slot, 'rq_retry_active', -1);
+      this.listener.stats.cluster(cluster.slot, 'cb_reject_max_retries', 1);
+      return false;
+    }
+    this.holdsRetry = true;
+    this.listener.stats.cluster(cluster.slot, 'retries', 1);
+    this.endAttempt();
+    this.phase = Phase.Connecting;
+    const delay = retryDelay(
+      { baseMs: policy.backoff.base, maxMs: policy.backoff.max, retryAfterMaxMs: policy.backoff.retry_after_max },
+      this.attempt,
+      Math.random(),
+      retryAfter,
+      Date.now(),
+    );
+    this.attempt++;
+    this.attemptTimer = setTimeout(this.onRetryDue.bind(this), delay);
+    return true;
+  }
+
+  private onRetryDue(): void {
+    this.attemptTimer = null;
+    if (this.phase === Phase.Done) return;
+    this.startAttempt();
+  }
+
+  /** Lets go of the current attempt: its connection (never pooled mid-message) and its endpoint. */
+  private endAttempt(): void {
+    this.clearAttemptTimer();
+    this.dropUpstream();
+    this.releaseProbe();
+    if (this.endpoint !== null) {
+      this.listener.runtime.state.addEndpoint(this.endpoint.slot, 'rq_active', -1);
+      this.endpoint = null;
+    }
+  }
+
+  /** A half-open probe that ended without a verdict (client gone) frees its place for another. */
+  private releaseProbe(): void {
+    if (this.breakerVerdict === BREAKER_PROBE && this.endpoint !== null) failureBreakerOf(this.cluster!)!.releaseProbe(this.endpoint.slot);
+    this.breakerVerdict = 0;
+  }
+
+  private releaseRetry(): void {
+    if (this.holdsRetry) {
+      this.holdsRetry = false;
+      this.listener.runtime.state.addCluster(this.cluster!.slot, 'rq_retry_active', -1);
+    }
+  }
+
+  private clearAttemptTimer(): void {
+    if (this.attemptTimer !== null) {
+      clearTimeout(this.attemptTimer);
+      this.attemptTimer = null;
+    }
   }
 
   private onAborted(): void {
@@ -459,7 +835,12 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
 
   /** Tells the cluster how the attempt on the current endpoint ended (passive health). */
   private report(result: UpstreamResult): void {
-    if (this.endpoint !== null) this.cluster!.onResult(this.endpoint, result);
+    if (this.endpoint === null) return;
+    this.cluster!.onResult(this.endpoint, result);
+    if (this.breakerVerdict !== 0) {
+      failureBreakerOf(this.cluster!)!.record(this.endpoint.slot, typeof result === 'number' && result < 500, this.breakerVerdict === BREAKER_PROBE);
+      this.breakerVerdict = 0;
+    }
   }
 
   /** Abandons the upstream side: a connection mid-message is closed, never pooled. */
@@ -479,6 +860,19 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
     this.finish();
   }
 
+  /** 503 from a circuit breaker: says so in a header and counts which limit. */
+  private overloaded(limit: BreakerLimit): void {
+    const stats = this.listener.stats;
+    if (limit === 'max_requests') stats.cluster(this.cluster!.slot, 'cb_reject_max_requests', 1);
+    else if (limit === 'failure_rate') stats.cluster(this.cluster!.slot, 'cb_reject_failure_rate', 1);
+    this.endAttempt();
+    if (this.aborted || this.phase === Phase.Done) return;
+    this.status = 503;
+    stats.listener(this.listener.slot, 'local_replies', 1);
+    this.res.cork(() => writeLocalReply(this.res, 503, `circuit breaker open (${limit})`, this.listener.draining, OVERLOADED));
+    this.finish();
+  }
+
   private localReply(status: number, detail: string | undefined, close: boolean): void {
     if (this.aborted || this.phase === Phase.Done) return;
     this.status = status;
@@ -495,18 +889,25 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
       clearTimeout(this.timer);
       this.timer = null;
     }
+    this.clearAttemptTimer();
     const l = this.listener;
+    const state = l.runtime.state;
     const seconds = (performance.now() - this.start) / 1000;
-    const clusterSlot = this.cluster ? this.cluster.slot : -1;
-    l.stats.request(l.slot, clusterSlot, this.aborted && this.status === 0 ? 0 : codeClass(this.status), seconds);
+    const cluster = this.cluster;
+    l.stats.request(l.slot, cluster ? cluster.slot : -1, this.aborted && this.status === 0 ? 0 : codeClass(this.status), seconds);
     l.stats.listener(l.slot, 'downstream_cx_active', -1);
     l.stats.listener(l.slot, 'downstream_bytes_in', this.bytesIn);
     l.stats.listener(l.slot, 'downstream_bytes_out', this.bytesOut);
+    const upstreamKey = this.endpoint?.key;
+    this.releaseProbe();
     if (this.endpoint !== null) {
-      const state = l.runtime.state;
       state.addEndpoint(this.endpoint.slot, 'rq_active', -1);
-      state.addCluster(this.cluster!.slot, 'rq_active', -1);
-      l.stats.cluster(this.cluster!.slot, 'upstream_bytes_in', this.bytesOut);
+      this.endpoint = null;
+    }
+    if (cluster !== null) {
+      if (this.holdsRequest) state.addCluster(cluster.slot, 'rq_active', -1);
+      this.releaseRetry();
+      l.stats.cluster(cluster.slot, 'upstream_bytes_in', this.bytesOut);
     }
     if (l.accessLog !== null && (l.accessSample >= 1 || Math.random() < l.accessSample)) {
       l.accessLog.info({
@@ -515,8 +916,9 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
         path: this.target,
         status: this.status,
         aborted: this.aborted || undefined,
-        cluster: this.cluster?.name,
-        upstream: this.endpoint?.key,
+        cluster: cluster?.name,
+        upstream: upstreamKey,
+        attempts: this.attempt + 1,
         duration_ms: Math.round(seconds * 1e6) / 1000,
         bytes_in: this.bytesIn,
         bytes_out: this.bytesOut,
@@ -524,6 +926,7 @@ export class ProxyExchange implements UpstreamExchange, PickRequest {
         client: this.clientAddress || undefined,
       });
     }
+    if (this.chain !== null) this.chain.onLog(this);
     l.exchangeDone();
   }
 }

@@ -1,0 +1,55 @@
+/**
+ * Verifies a freshly warmed connection before the pool counts it: sends the cluster's HTTP health
+ * check request on it and accepts the connection when the answer has an expected status. The
+ * connection then returns to the pool as an ordinary idle one.
+ */
+import type { HeaderList } from '@pillion/core';
+import type { EndpointPool } from './endpoint-pool.js';
+import type { HttpConnection, UpstreamExchange } from './http-connection.js';
+
+export interface WarmupCheck {
+  /** The request head to send, e.g. `GET /health HTTP/1.1\r\nhost: ...\r\n\r\n`. */
+  head: string;
+  accepts(status: number): boolean;
+}
+
+export class WarmupProbe implements UpstreamExchange {
+  private ok = false;
+  private conn: HttpConnection | null = null;
+
+  constructor(
+    private readonly pool: EndpointPool,
+    private readonly check: WarmupCheck,
+  ) {}
+
+  onConnection(conn: HttpConnection): void {
+    this.conn = conn;
+    conn.write(this.check.head);
+  }
+
+  onResponseHead(status: number, _reason: string, _headers: HeaderList): void {
+    this.ok = this.check.accepts(status);
+    if (!this.ok) {
+      this.conn?.destroy();
+      this.pool.onWarmVerified(false);
+    }
+  }
+
+  onResponseComplete(): void {
+    // The connection goes back to the pool right after this (it completed cleanly).
+    if (this.ok) this.pool.onWarmVerified(true);
+  }
+
+  onConnectFailure(): void {
+    this.pool.onWarmVerified(false);
+  }
+
+  onUpstreamError(): void {
+    this.pool.onWarmVerified(false);
+  }
+
+  onInformational(): void {}
+  onResponseBody(): void {}
+  onUpstreamDrain(): void {}
+  onReadDone(): void {}
+}
