@@ -5,6 +5,7 @@
 import { RouteTable, type HttpListenerConfig, type RequestLimits, type StatsWriter } from '@pillion/core';
 import type { Logger } from '../logger.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, Uws, us_listen_socket } from '../uws.js';
+import type { FilterChain } from '../wasm/index.js';
 import { ProxyExchange } from './proxy-exchange.js';
 import type { WorkerRuntime } from './worker-runtime.js';
 
@@ -17,6 +18,8 @@ export class HttpListener {
   readonly stats: StatsWriter;
   readonly accessLog: Logger | null;
   readonly accessSample: number;
+  /** The listener's WASM filters; null when it has none (the request path then skips them entirely). */
+  filterChain: FilterChain | null = null;
   /** Exchanges in flight on this listener in this worker. */
   active = 0;
   draining = false;

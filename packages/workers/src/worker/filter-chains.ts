@@ -1,0 +1,81 @@
+/**
+ * A worker's WASM filters: one FilterChain per HTTP listener, built from the modules the supervisor
+ * compiled and posted, plus the counters filters keep (their own metrics and their failures), which
+ * the worker reports to the supervisor now and then — never per request.
+ */
+import type { Logger } from '../logger.js';
+import type { FilterSpec } from '../messages.js';
+import { AtomicBuckets, FilterChain, FilterMetrics, WasmFilter, type FilterError } from '../wasm/index.js';
+
+export interface FilterCounters {
+  /** `listener/filter` → failures since start */
+  errors: Record<string, number>;
+  /** `listener/filter` → the filter's own counters and gauges */
+  metrics: Record<string, Record<string, number>>;
+}
+
+export class WorkerFilters {
+  private readonly metrics = new Map<string, FilterMetrics>();
+  private readonly errors = new Map<string, number>();
+  private readonly buckets: AtomicBuckets | null;
+  /** The specs each live chain was built from, to tell a swap from a rebuild on reload. */
+  private readonly built = new WeakMap<FilterChain, readonly FilterSpec[]>();
+
+  constructor(
+    bucketsBuffer: SharedArrayBuffer | null,
+    private readonly log: Logger,
+  ) {
+    this.buckets = bucketsBuffer ? new AtomicBuckets(bucketsBuffer) : null;
+  }
+
+  /**
+   * The chain for a listener's filters. With the same filters in the same order as `previous`, the
+   * previous chain is kept and only changed modules or configs are swapped in, so requests in flight
+   * finish on the instances they started on.
+   */
+  chainFor(listener: string, specs: readonly FilterSpec[] | undefined, previous: FilterChain | null): FilterChain | null {
+    if (!specs || specs.length === 0) return null;
+    const before = previous ? this.built.get(previous) : undefined;
+    if (previous && before && before.length === specs.length && before.every((b, i) => b.name === specs[i]!.name && b.failOpen === specs[i]!.failOpen && b.maxMemory === specs[i]!.maxMemory)) {
+      specs.forEach((spec, i) => {
+        const old = before[i]!;
+        if (old.module !== spec.module || old.config !== spec.config) previous.swap(spec.name, spec.module, spec.config);
+      });
+      this.built.set(previous, specs);
+      return previous;
+    }
+    const filters = specs.map((spec) => this.filterOf(listener, spec));
+    const chain = new FilterChain(filters, { onFilterError: (name, error) => this.onError(listener, name, error) });
+    this.built.set(chain, specs);
+    return chain;
+  }
+
+  counters(): FilterCounters {
+    const out: FilterCounters = { errors: {}, metrics: {} };
+    for (const [key, n] of this.errors) out.errors[key] = n;
+    for (const [key, m] of this.metrics) out.metrics[key] = m.snapshot();
+    return out;
+  }
+
+  private filterOf(listener: string, spec: FilterSpec): WasmFilter {
+    const key = `${listener}/${spec.name}`;
+    let metrics = this.metrics.get(key);
+    if (!metrics) this.metrics.set(key, (metrics = new FilterMetrics()));
+    if (!this.errors.has(key)) this.errors.set(key, 0);
+    return new WasmFilter(spec.module, {
+      name: spec.name,
+      config: spec.config,
+      failOpen: spec.failOpen,
+      maxMemory: spec.maxMemory,
+      metrics,
+      buckets: this.buckets && spec.bucketCount > 0 ? { shared: this.buckets, base: spec.bucketBase, count: spec.bucketCount } : null,
+      log: (filter, level, message) => this.log[level]({ listener, filter }, message),
+    });
+  }
+
+  private onError(listener: string, name: string, error: FilterError): void {
+    const key = `${listener}/${name}`;
+    this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+    this.log.warn({ listener, filter: name, kind: error.kind, detail: error.detail }, 'filter failed');
+  }
+}
