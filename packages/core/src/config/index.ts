@@ -3,4 +3,3 @@ export * from './duration.js';
 export * from './errors.js';
 export * from './validate.js';
 export * from './load.js';
-export { unsupportedFields } from './support.js';

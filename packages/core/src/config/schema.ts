@@ -46,9 +46,17 @@ const headerValue = z.string().refine((s) => !/[\0\r\n]/.test(s), 'must not cont
 
 // ---------------------------------------------------------------- limits
 
+/**
+ * uWS closes a connection without a response when a request has more than 48 header fields or about
+ * 64 KiB of head; Pillion's own limits sit at or below those so an operator's limit is the one that
+ * answers (431) rather than uWS's silent close.
+ */
+export const UWS_MAX_HEADER_FIELDS = 48;
+export const UWS_MAX_HEAD_BYTES = 60 * 1024;
+
 export const LIMIT_DEFAULTS = {
   max_request_headers_bytes: 16 * 1024,
-  max_request_headers_count: 100,
+  max_request_headers_count: UWS_MAX_HEADER_FIELDS,
   max_uri_bytes: 8 * 1024,
   max_request_body_bytes: 0, // 0 = unlimited (streamed); set a value to answer 413 over it
   max_response_headers_bytes: 64 * 1024,
@@ -56,8 +64,8 @@ export const LIMIT_DEFAULTS = {
 
 const listenerLimits = z
   .strictObject({
-    max_request_headers_bytes: int(1024, 1024 * 1024).default(LIMIT_DEFAULTS.max_request_headers_bytes),
-    max_request_headers_count: int(1, 10_000).default(LIMIT_DEFAULTS.max_request_headers_count),
+    max_request_headers_bytes: int(1024, UWS_MAX_HEAD_BYTES).default(LIMIT_DEFAULTS.max_request_headers_bytes),
+    max_request_headers_count: int(1, UWS_MAX_HEADER_FIELDS).default(LIMIT_DEFAULTS.max_request_headers_count),
     max_uri_bytes: int(64, 1024 * 1024).default(LIMIT_DEFAULTS.max_uri_bytes),
     max_request_body_bytes: int(0, Number.MAX_SAFE_INTEGER).default(LIMIT_DEFAULTS.max_request_body_bytes),
     max_response_headers_bytes: int(1024, 1024 * 1024).default(LIMIT_DEFAULTS.max_response_headers_bytes),
@@ -103,20 +111,33 @@ const routeMatch = z
   });
 
 const backoff = z
-  .strictObject({ base: duration('25ms'), max: duration('250ms') })
+  .strictObject({
+    base: duration('25ms'),
+    max: duration('250ms'),
+    /** The longest Retry-After (from a 503 or 429) honoured; longer waits are cut to this. */
+    retry_after_max: duration('10s'),
+  })
   .prefault({});
 
-const retryOn = z.union([
-  oneOf(['connect-failure', 'reset', 'gateway-error', '5xx', 'timeout'] as const),
-  z.string().regex(/^[1-5][0-9][0-9]$/),
-  int(100, 599).transform(String),
-], { error: 'must be connect-failure, reset, gateway-error, 5xx, timeout or a status code' });
+export const RETRY_ON = ['connect-failure', 'reset', 'gateway-error', '5xx', 'retriable-4xx'] as const;
+
+const retryOn = z.union(
+  [oneOf(RETRY_ON), z.string().regex(/^[45][0-9][0-9]$/), int(400, 599).transform(String)],
+  { error: `must be one of ${RETRY_ON.join(', ')} or a status code 400-599` },
+);
 
 const retry = z.strictObject({
+  /** Retries after the first try (Envoy's num_retries). */
   attempts: int(0, 10).default(1),
   per_try_timeout: duration().optional(),
   on: z.array(retryOn).default(['connect-failure', 'reset']),
   backoff,
+  /** Retries in flight may be at most this percent of the cluster's active requests... */
+  budget_percent: z.number().min(0).max(100).default(20),
+  /** ...but this many are always allowed. */
+  min_retry_concurrency: int(0, 10_000).default(3),
+  /** Request bodies up to this many bytes are kept so a retry can send them again; larger ones are not retried. */
+  replay_buffer: int(0, 64 * 1024 * 1024).default(64 * 1024),
 });
 
 const headerEdits = z
@@ -152,7 +173,7 @@ const route = z
 
 const filter = z.union(
   [
-    z.strictObject({ plugin: name, config: z.unknown().optional(), fail_open: z.boolean().default(false), name: name.optional() }),
+    z.strictObject({ plugin: name, config: z.unknown().optional(), fail_open: z.boolean().default(false), name: name.optional(), max_memory: z.string().or(z.number()).optional() }),
     z.strictObject({ wasm: z.string().min(1), config: z.unknown().optional(), fail_open: z.boolean().default(false), name: name.optional(), max_memory: z.string().or(z.number()).optional() }),
   ],
   { error: 'must be { plugin: NAME, config } or { wasm: PATH, config }' },
@@ -182,6 +203,8 @@ const tcpListener = z.strictObject({
   idle_timeout: duration('1h'),
   max_connection_duration: duration().optional(),
   connect_attempts: int(1, 10).default(3),
+  /** Downstream connections open at once on this listener, all workers together; more are closed on accept. */
+  max_connections: int(1, 10_000_000).default(10_000),
 });
 
 const udpListener = z.strictObject({
@@ -227,7 +250,14 @@ const lb = z
     const hashing = l.policy === 'ring-hash' || l.policy === 'maglev';
     if (hashing && !l.hash_on) ctx.addIssue({ code: 'custom', path: ['hash_on'], message: `is required with policy ${l.policy}` });
     if (!hashing && l.hash_on) ctx.addIssue({ code: 'custom', path: ['hash_on'], message: 'only applies to ring-hash and maglev' });
+    if (l.policy === 'maglev' && !isPrime(l.table_size)) ctx.addIssue({ code: 'custom', path: ['table_size'], message: 'must be a prime (maglev spreads keys evenly only over a prime table)' });
   });
+
+function isPrime(n: number): boolean {
+  if (n < 2) return false;
+  for (let d = 2; d * d <= n; d++) if (n % d === 0) return false;
+  return true;
+}
 
 const expectedStatus = z.union([int(100, 599), z.string().regex(/^[1-5]\d\d(-[1-5]\d\d)?$/, 'must be a status or a range like 200-299')]);
 
@@ -251,6 +281,8 @@ const outlierDetection = z.strictObject({
   base_ejection_time: duration('30s'),
   max_ejection_time: duration('300s'),
   max_ejection_percent: int(0, 100).default(10),
+  /** Each whole interval an endpoint spends back in service takes one off its ejection multiplier. */
+  interval: duration('10s'),
 });
 
 export const CIRCUIT_BREAKER_DEFAULTS = { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 } as const;
@@ -261,6 +293,14 @@ const circuitBreaker = z
     max_pending_requests: int(0, 10_000_000).default(CIRCUIT_BREAKER_DEFAULTS.max_pending_requests),
     max_requests: int(1, 10_000_000).default(CIRCUIT_BREAKER_DEFAULTS.max_requests),
     max_retries: int(0, 10_000_000).default(CIRCUIT_BREAKER_DEFAULTS.max_retries),
+    /** The same limits for each endpoint on its own, all workers together (unset = no per-endpoint limit). */
+    per_endpoint: z
+      .strictObject({
+        max_connections: int(1, 10_000_000).optional(),
+        max_pending_requests: int(0, 10_000_000).optional(),
+        max_requests: int(1, 10_000_000).optional(),
+      })
+      .prefault({}),
   })
   .prefault({});
 
@@ -269,7 +309,20 @@ const pool = z
     max_connections_per_endpoint: int(1, 100_000).default(128),
     idle_timeout: duration('60s'),
     max_requests_per_connection: int(0, 100_000_000).default(0), // 0 = unlimited
-    warmup: z.strictObject({ connections: int(0, 10_000).default(4), concurrency: int(1, 1000).default(2) }).optional(),
+    /** Open connections before any request needs them: at start, for new endpoints, on return to health. */
+    warmup: z
+      .strictObject({
+        connections: int(1, 10_000).default(4),
+        concurrency: int(1, 1000).default(2),
+        backoff: z.strictObject({ base: duration('100ms'), max: duration('5s') }).prefault({}),
+      })
+      .optional(),
+    /** Keep this many connections open per connection in use (Envoy's per_upstream_preconnect_ratio); 1 = off. */
+    preconnect_ratio: z.number().min(1).max(3).default(1),
+    /** Idle connections kept open past idle_timeout. */
+    min_idle: int(0, 10_000).default(0),
+    /** Connections older than this are closed when next idle (each with its own jitter), so none lives forever. */
+    max_connection_age: duration().optional(),
   })
   .prefault({});
 
@@ -277,6 +330,17 @@ const slowStart = z.strictObject({
   window: duration('30s'),
   aggression: z.number().positive().max(100).default(1),
   min_weight_percent: z.number().min(0).max(100).default(10),
+  /** Also ramp the endpoints a process starts with (otherwise only those added or recovered later). */
+  at_start: z.boolean().default(false),
+});
+
+/** The failure-rate breaker of each endpoint (closed, open, half-open); off unless set. */
+const failureBreaker = z.strictObject({
+  window: duration('10s'),
+  failure_rate_threshold: z.number().min(1).max(100).default(50),
+  minimum_requests: int(1, 1_000_000).default(20),
+  sleep_window: duration('30s'),
+  half_open_requests: int(1, 1000).default(3),
 });
 
 const cluster = z.strictObject({
@@ -287,6 +351,7 @@ const cluster = z.strictObject({
   health_check: healthCheck.optional(),
   outlier_detection: outlierDetection.optional(),
   circuit_breaker: circuitBreaker,
+  failure_breaker: failureBreaker.optional(),
   pool,
   slow_start: slowStart.optional(),
 });

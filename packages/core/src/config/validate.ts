@@ -5,15 +5,12 @@
 import type { core } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
-import { unsupportedFields } from './support.js';
 
 export type ValidationResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
 
 export function validateConfig(doc: unknown): ValidationResult {
   const parsed = configSchema.safeParse(doc);
   if (!parsed.success) return { ok: false, problems: toProblems(parsed.error.issues) };
-  const unsupported = unsupportedFields(parsed.data);
-  if (unsupported.length) return { ok: false, problems: unsupported };
   return { ok: true, config: parsed.data };
 }
 

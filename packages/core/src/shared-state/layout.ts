@@ -49,10 +49,26 @@ export const ENDPOINT_FIELDS = [
   'times_ejected',
   'warm_connections',
   'hc_consecutive', // active health check: results in a row since the last flip
+  'rq_pending', // requests waiting for a connection to this endpoint, all workers
+  'warm_pools', // workers whose pool to this endpoint has finished warming up
+  'frb_phase', // failure-rate breaker: closed, open or half-open
+  'frb_probes', // failure-rate breaker: half-open probes in flight
+  'frb_probe_ok', // failure-rate breaker: half-open probes that succeeded
+  'frb_lock', // 1 while a thread updates the breaker's fields (they change together)
+  'outlier_lock', // 1 while a thread updates the endpoint's outlier fields (they change together)
 ] as const;
 
 /** Per-endpoint times (Float64, milliseconds since the epoch; each has a single writer). */
-export const ENDPOINT_TIME_FIELDS = ['added_at', 'ejected_until', 'healthy_since'] as const;
+export const ENDPOINT_TIME_FIELDS = [
+  'added_at',
+  'ejected_until',
+  'healthy_since',
+  'frb_opened_at', // failure-rate breaker: when it last opened
+  'frb_slot', // failure-rate breaker: the newest bucket's number (time / bucket width)
+] as const;
+
+/** Buckets of each endpoint's failure-rate breaker window (successes and failures, Int32 each). */
+export const BREAKER_BUCKETS = 10;
 
 export const enum EndpointState {
   Free = 0,
@@ -79,6 +95,21 @@ export const LISTENER_STATS = [
   'local_replies',
   'tcp_connections_total',
   'udp_sessions_active',
+  // layer 4 (tcp and udp listeners); their bytes go to downstream_bytes_in / downstream_bytes_out
+  'tcp_connections_active',
+  'tcp_rejected_max_connections', // the listener's own max_connections breaker
+  'tcp_rejected_cluster_overflow', // the cluster's circuit_breaker.max_connections
+  'tcp_no_endpoint', // no endpoint to pick, or every connect attempt failed
+  'tcp_idle_timeouts',
+  'tcp_max_duration_reached',
+  'udp_sessions_total',
+  'udp_datagrams_in', // from clients
+  'udp_datagrams_out', // to clients
+  'udp_dropped_oversized',
+  'udp_dropped_max_sessions',
+  'udp_dropped_no_endpoint',
+  'udp_dropped_draining',
+  'udp_dropped_upstream_error',
 ] as const;
 
 /** Per-cluster statistics (Float64, per thread). */
@@ -93,6 +124,7 @@ export const CLUSTER_STATS = [
   'cb_reject_max_pending_requests',
   'cb_reject_max_requests',
   'cb_reject_max_retries',
+  'cb_reject_failure_rate', // an endpoint's failure-rate breaker was open
   'upstream_bytes_in',
   'upstream_bytes_out',
 ] as const;
@@ -140,6 +172,8 @@ export interface Layout {
   readonly headerAt: number;
   readonly clustersAt: number;
   readonly endpointsAt: number;
+  /** Per endpoint: BREAKER_BUCKETS success counts, then BREAKER_BUCKETS failure counts. */
+  readonly breakerBucketsAt: number;
   readonly int32Length: number;
   /** Float64 regions (element offsets into one Float64Array over the whole buffer). */
   readonly endpointTimesAt: number;
@@ -161,7 +195,8 @@ export function computeLayout(cap: Capacities): Layout {
   const headerAt = 0;
   const clustersAt = headerAt + HEADER_FIELDS.length;
   const endpointsAt = clustersAt + cap.maxClusters * CLUSTER_FIELDS.length;
-  let int32Length = endpointsAt + cap.maxEndpoints * ENDPOINT_FIELDS.length;
+  const breakerBucketsAt = endpointsAt + cap.maxEndpoints * ENDPOINT_FIELDS.length;
+  let int32Length = breakerBucketsAt + cap.maxEndpoints * 2 * BREAKER_BUCKETS;
   if (int32Length % 2) int32Length++; // Float64 regions start 8-byte aligned
 
   const endpointTimesAt = int32Length / 2;
@@ -179,6 +214,7 @@ export function computeLayout(cap: Capacities): Layout {
     headerAt,
     clustersAt,
     endpointsAt,
+    breakerBucketsAt,
     int32Length,
     endpointTimesAt,
     statsAt,

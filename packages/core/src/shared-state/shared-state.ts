@@ -4,6 +4,7 @@
  * every worker (which attaches to it).
  */
 import {
+  BREAKER_BUCKETS,
   CLUSTER,
   CLUSTER_FIELDS,
   CLUSTER_STAT,
@@ -139,10 +140,17 @@ export class SharedState {
     this.f64[this.layout.endpointTimesAt + slot * ENDPOINT_TIME_FIELDS.length + ENDPOINT_TIME[field]] = ms;
   }
 
+  /** The endpoint's failure-rate breaker buckets: [successes, failures], views of shared memory. */
+  breakerBuckets(slot: number): [Int32Array, Int32Array] {
+    const at = this.layout.breakerBucketsAt + slot * 2 * BREAKER_BUCKETS;
+    return [this.i32.subarray(at, at + BREAKER_BUCKETS), this.i32.subarray(at + BREAKER_BUCKETS, at + 2 * BREAKER_BUCKETS)];
+  }
+
   /** Zeroes every coordination field and time of a slot, for reuse. */
   clearEndpoint(slot: number): void {
     for (const f of ENDPOINT_FIELDS) this.setEndpoint(slot, f, 0);
     for (const f of ENDPOINT_TIME_FIELDS) this.setEndpointTime(slot, f, 0);
+    for (const counts of this.breakerBuckets(slot)) counts.fill(0);
   }
 
   // ------------------------------------------------------------ statistics

@@ -3,8 +3,10 @@
  * request, they add to their own statistics row and the scrape sums the rows.
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { CODE_CLASSES, DURATION_BUCKETS, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, type ClusterStat, type SharedState } from '@pillion/core';
+import { CODE_CLASSES, DURATION_BUCKETS, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN, type ClusterStat, type SharedState } from '@pillion/core';
 import type { RuntimeSnapshot } from '../messages.js';
+import type { FilterCounters } from '../worker/filter-chains.js';
+import { addL4Metrics } from '../l4/l4-metrics.js';
 
 type Labels = Record<string, string | number>;
 interface Sample {
@@ -37,6 +39,10 @@ export interface MetricsSource {
   state: SharedState;
   snapshot(): RuntimeSnapshot;
   workersRunning(): number;
+  /** Config reloads so far, by result (success, failure). */
+  reloads?(): Record<string, number>;
+  /** The latest filter counters each worker reported. */
+  filterCounters?(): Iterable<FilterCounters>;
 }
 
 export function createMetricsRegistry(src: MetricsSource): Registry {
@@ -94,7 +100,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     add(name, help, type, () =>
       Object.entries(src.snapshot().listenerSlots).map(([listener, ls]) => ({ value: state.listenerStat(ls, stat), labels: { listener } })),
     );
-  perListener('downstream_connections_total', 'Downstream requests accepted per listener (HTTP: requests; see requests_total for outcomes).', 'counter', 'downstream_cx_total');
+  perListener('downstream_requests_total', 'Requests accepted per listener (requests_total splits them by outcome).', 'counter', 'downstream_cx_total');
   perListener('downstream_requests_active', 'Downstream requests in flight per listener.', 'gauge', 'downstream_cx_active');
   perListener('downstream_bytes_received_total', 'Request body bytes received from clients.', 'counter', 'downstream_bytes_in');
   perListener('downstream_bytes_sent_total', 'Response body bytes sent to clients.', 'counter', 'downstream_bytes_out');
@@ -108,6 +114,50 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   perCluster('upstream_timeouts_total', 'Requests that timed out waiting for the upstream.', 'upstream_timeouts');
   perCluster('upstream_bytes_sent_total', 'Request body bytes sent upstream.', 'upstream_bytes_out');
   perCluster('upstream_bytes_received_total', 'Response body bytes received from upstreams.', 'upstream_bytes_in');
+  perCluster('retries_total', 'Retries started (each retry is one more attempt on the cluster).', 'retries');
+
+  const BREAKER_LIMITS = ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'failure_rate'] as const;
+  add('circuit_breaker_rejections_total', 'Requests (or retries) refused by a circuit breaker, by the limit that refused them.', 'counter', () =>
+    src.snapshot().clusters.flatMap((c) =>
+      BREAKER_LIMITS.map((limit) => ({ value: state.clusterStat(c.slot, `cb_reject_${limit}`), labels: { cluster: c.name, limit } })),
+    ),
+  );
+  add('pool_warm_connections', 'Idle upstream connections open and ready, all workers.', 'gauge', () =>
+    src.snapshot().clusters.map((c) => ({ value: c.endpoints.reduce((n, e) => n + state.endpoint(e.slot, 'warm_connections'), 0), labels: { cluster: c.name } })),
+  );
+  add('endpoint_effective_weight', 'Weight the balancer uses after slow start and warm-up.', 'gauge', () =>
+    src.snapshot().clusters.flatMap((c) => c.endpoints.map((e) => ({ value: state.endpoint(e.slot, 'effective_weight_milli') / 1000, labels: { cluster: c.name, endpoint: e.key } }))),
+  );
+  const filterSums = (pick: (c: FilterCounters) => Record<string, number | Record<string, number>>) => {
+    const sums = new Map<string, number>();
+    for (const c of src.filterCounters?.() ?? []) {
+      for (const [filter, v] of Object.entries(pick(c))) {
+        if (typeof v === 'number') sums.set(filter, (sums.get(filter) ?? 0) + v);
+        else for (const [metric, n] of Object.entries(v)) sums.set(`${filter}\u0000${metric}`, (sums.get(`${filter}\u0000${metric}`) ?? 0) + n);
+      }
+    }
+    return sums;
+  };
+  add('wasm_filter_errors_total', 'Filter failures (trap, exception, memory over max_memory), by listener/filter; each answered 500 or skipped (fail_open).', 'counter', () =>
+    [...filterSums((c) => c.errors)].map(([filter, value]) => ({ value, labels: { filter } })),
+  );
+  add('wasm_filter_metric', "Counters and gauges filters define themselves, summed over workers (reported every second).", 'gauge', () =>
+    [...filterSums((c) => c.metrics)].map(([key, value]) => {
+      const [filter, metric] = key.split('\u0000');
+      return { value, labels: { filter: filter!, metric: metric! } };
+    }),
+  );
+  add('upstream_requests_pending', 'Requests waiting for an upstream connection, all workers.', 'gauge', () =>
+    src.snapshot().clusters.map((c) => ({ value: state.cluster(c.slot, 'rq_pending'), labels: { cluster: c.name } })),
+  );
+  add('upstream_retries_active', 'Retries in flight, all workers (what the retry budget and max_retries limit).', 'gauge', () =>
+    src.snapshot().clusters.map((c) => ({ value: state.cluster(c.slot, 'rq_retry_active'), labels: { cluster: c.name } })),
+  );
+  perCluster('outlier_ejections_total', 'Endpoints ejected by outlier detection.', 'outlier_ejections');
+
+  add('config_reloads_total', 'Config file reloads (SIGHUP or file change), by result; a failed one keeps the running config.', 'counter', () =>
+    Object.entries(src.reloads?.() ?? {}).map(([result, value]) => ({ value, labels: { result } })),
+  );
 
   add('upstream_connections_active', 'Upstream connections open, all workers.', 'gauge', () =>
     src.snapshot().clusters.map((c) => ({ value: state.cluster(c.slot, 'cx_active'), labels: { cluster: c.name } })),
@@ -115,10 +165,10 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   add('upstream_requests_active', 'Requests in flight to the cluster, all workers.', 'gauge', () =>
     src.snapshot().clusters.map((c) => ({ value: state.cluster(c.slot, 'rq_active'), labels: { cluster: c.name } })),
   );
-  add('endpoint_healthy', '1 when the endpoint may receive traffic (not failed by health checks, not ejected).', 'gauge', () =>
+  add('endpoint_healthy', '1 when the endpoint may receive traffic (passing health checks, not ejected).', 'gauge', () =>
     src.snapshot().clusters.flatMap((c) =>
       c.endpoints.map((e) => ({
-        value: state.endpoint(e.slot, 'health') & (HEALTH_ACTIVE_FAILED | HEALTH_EJECTED) ? 0 : 1,
+        value: state.endpoint(e.slot, 'health') & (HEALTH_ACTIVE_FAILED | HEALTH_EJECTED | HEALTH_UNKNOWN) ? 0 : 1,
         labels: { cluster: c.name, endpoint: e.key },
       })),
     ),
@@ -126,5 +176,6 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   add('endpoint_requests_total', 'Requests sent to each endpoint.', 'counter', () =>
     src.snapshot().clusters.flatMap((c) => c.endpoints.map((e) => ({ value: state.endpointStat(e.slot, 'requests'), labels: { cluster: c.name, endpoint: e.key } }))),
   );
+  addL4Metrics(add, state, () => src.snapshot());
   return registry;
 }

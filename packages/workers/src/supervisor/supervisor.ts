@@ -2,24 +2,39 @@
  * The supervisor: the main thread of a Pillion process. It loads the config, lays out SharedState,
  * starts one long-running `serve` task per worker thread in a piscina pool (and a new one whenever a
  * thread dies), serves the admin API and turns SIGTERM/SIGINT into a graceful drain.
+ *
+ * It also runs what must happen once per process rather than once per worker: active health checks,
+ * the sweep that ends idle ejections and frees drained endpoints, and config changes (file reloads
+ * and the admin API's endpoint calls), which it validates, writes to SharedState and broadcasts.
  */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { BroadcastChannel } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import {
-  EndpointState,
-  HEALTH_ACTIVE_FAILED,
-  HEALTH_EJECTED,
-  HEALTH_UNKNOWN,
+  ConfigError,
   SharedState,
   formatDuration,
+  formatProblem,
+  validateConfigText,
   type Config,
+  type ConfigProblem,
 } from '@pillion/core';
 import { createLogger, type Logger } from '../logger.js';
 import { loadUws } from '../uws.js';
+import type { FilterCounters } from '../worker/filter-chains.js';
 import { CONTROL_CHANNEL, STATUS_CHANNEL, type ControlMessage, type RuntimeSnapshot, type ServeTask, type StatusMessage } from '../messages.js';
-import { AdminServer } from './admin-server.js';
+import { AdminServer, type AdminReply } from './admin-server.js';
+import { clustersView } from './clusters-view.js';
+import { ConfigWatcher } from './config-watcher.js';
+import { parseEndpointList, parseWeight, splitEndpointKey } from './endpoint-api.js';
+import { EndpointSweeper } from './endpoint-sweeper.js';
+import { WeightUpdater } from './weight-updater.js';
+import { FilterRegistry } from './filter-registry.js';
+import { HealthChecker } from './health-checker.js';
 import { createMetricsRegistry } from './metrics.js';
+import { reloadProblems } from './reload-check.js';
 import { SlotRegistry } from './slot-registry.js';
 
 export interface SupervisorOptions {
@@ -29,14 +44,24 @@ export interface SupervisorOptions {
   logger?: Logger;
   /** Enables the test-only fault switch on the admin API. */
   faults?: boolean;
+  /**
+   * Reloading: `reload()` (SIGHUP) re-reads `file`; with `watch` a change to the file does too.
+   * `transform` re-applies what the command line overrides.
+   */
+  reload?: { file: string; watch?: boolean; transform?: (config: Config) => Config };
 }
+
+/** Outcome of a config change. */
+export type ApplyResult = { ok: true; generation: number } | { ok: false; problems: ConfigProblem[] };
 
 const SERVE_TASK = new URL('../worker/serve.js', import.meta.url).href;
 /** How long to wait, after the drain timeout, for workers to finish closing before giving up. */
 const DRAIN_GRACE_MS = 5000;
+/** How often ended ejections and drained endpoints are looked for. */
+const SWEEP_MS = 200;
 
 export class Supervisor {
-  readonly config: Config;
+  private current: Config;
   readonly workers: number;
   readonly log: Logger;
   private readonly state: SharedState;
@@ -52,10 +77,23 @@ export class Supervisor {
   private draining: Promise<number> | undefined;
   private startupFailure: ((e: Error) => void) | undefined;
   private readonly faults: boolean;
+  private readonly health: HealthChecker;
+  private readonly sweeper: EndpointSweeper;
+  private readonly weights: WeightUpdater;
+  private readonly filters: FilterRegistry;
+  /** Each worker's latest filter counters (errors and the filters' own metrics). */
+  private readonly filterCounters = new Map<number, FilterCounters>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  /** The config generation each running worker has applied. */
+  private readonly applied = new Map<number, number>();
+  private readonly reloadOptions: SupervisorOptions['reload'];
+  private watcher: ConfigWatcher | undefined;
+  private readonly reloads = { success: 0, failure: 0 };
+  private started = false;
   adminPort = 0;
 
   constructor(opts: SupervisorOptions) {
-    this.config = opts.config;
+    this.current = opts.config;
     this.workers = opts.config.workers === 'auto' ? availableParallelism() : opts.config.workers;
     this.log = opts.logger ?? createLogger(opts.config.log.level, { name: 'pillion' });
     this.faults = opts.faults ?? false;
@@ -68,32 +106,56 @@ export class Supervisor {
     });
     this.slots = new SlotRegistry(this.state);
     this.snapshot = this.slots.snapshot(this.config);
-    for (const c of this.snapshot.clusters) {
-      if (!c.config.health_check) continue;
-      for (const e of c.endpoints) this.state.orEndpoint(e.slot, 'health', HEALTH_UNKNOWN);
-    }
+    this.health = new HealthChecker(this.state, this.log);
+    this.sweeper = new EndpointSweeper(this.state, this.slots, this.log, () => this.config.drain_timeout);
+    this.weights = new WeightUpdater({ state: this.state, snapshot: () => this.snapshot, workers: this.workers });
+    this.filters = new FilterRegistry(opts.source ? dirname(resolve(opts.source)) : process.cwd());
+    this.reloadOptions = opts.reload;
     const registry = createMetricsRegistry({
       state: this.state,
       snapshot: () => this.snapshot,
       workersRunning: () => this.listening.size,
+      reloads: () => this.reloads,
+      filterCounters: () => this.filterCounters.values(),
     });
     this.admin = new AdminServer(
       {
         ready: () => this.readiness(),
         config: () => this.config,
-        clusters: () => this.clustersView(),
+        clusters: () => clustersView(this.state, this.snapshot, this.sweeper.drainingEndpoints),
         drain: () => void this.drain('admin'),
         crashWorker: this.faults ? (t) => this.crashWorker(t) : undefined,
+        putEndpoints: (cluster, body) => this.putEndpoints(cluster, body),
+        setWeight: (cluster, endpoint, body) => this.setWeight(cluster, endpoint, body),
       },
       registry,
     );
     this.status.onmessage = (ev) => this.onStatus((ev as unknown as { data: StatusMessage }).data);
   }
 
-  /** Starts the admin API and every worker; resolves once all of them listen. */
+  /** The running config. */
+  get config(): Config {
+    return this.current;
+  }
+
+  /**
+   * Starts the admin API and every worker; resolves once all of them listen and every endpoint with
+   * health checks has had its first one (Envoy's cluster warming: no traffic on unchecked guesses).
+   */
   async start(): Promise<void> {
     loadUws(); // fail here, before any thread starts, when only the JS fallback would load
+    const filters = this.filters.build(this.config);
+    if (!filters.ok) throw new ConfigError(filters.problems);
+    this.snapshot.filters = filters.specs;
+    this.filters.watch((file) => {
+      this.log.info({ file }, 'filter file changed; reloading its filters');
+      const r = this.applyConfig(this.config, `filter file ${file} changed`);
+      if (!r.ok) for (const p of r.problems) this.log.error({ path: p.path || undefined, problem: p.message }, 'filter reload refused; the running filters were kept');
+    });
     this.adminPort = await this.admin.listen(this.config.admin.address, this.config.admin.port);
+    const firstChecks = this.health.sync(this.snapshot);
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweepTimer.unref();
     this.log.info({ admin: `http://${this.config.admin.address}:${this.adminPort}`, workers: this.workers }, 'starting');
     this.pool = new Piscina({
       filename: SERVE_TASK,
@@ -117,10 +179,19 @@ export class Supervisor {
     for (let t = 0; t < this.workers; t++) this.submit(t);
     try {
       await allListening;
+      await firstChecks;
     } catch (e) {
       await this.stopNow();
       throw e;
     }
+    if (this.reloadOptions?.watch) {
+      const r = this.reloadOptions;
+      this.watcher = new ConfigWatcher(r.file, () => void this.reload('file change'));
+      const err = this.watcher.start();
+      if (err) this.log.warn({ file: r.file, err: err.message }, 'cannot watch the config file; reload with SIGHUP');
+    }
+    this.weights.start();
+    this.started = true;
     const listeners = this.config.listeners.map((l) => `${l.protocol}://${l.address}:${l.port} (${l.name})`);
     this.log.info({ listeners, source: undefined }, 'ready');
   }
@@ -155,6 +226,11 @@ export class Supervisor {
   }
 
   private async stopNow(): Promise<void> {
+    this.health.close();
+    this.filters.close();
+    this.weights.stop();
+    this.watcher?.close();
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.control.close();
     this.status.close();
     await this.admin.close();
@@ -162,7 +238,8 @@ export class Supervisor {
   }
 
   private submit(thread: number): void {
-    const task: ServeTask = { thread, buffer: this.state.buffer, snapshot: this.snapshot, faults: this.faults };
+    const task: ServeTask = { thread, buffer: this.state.buffer, snapshot: this.snapshot, filterBuckets: this.filters.bucketsBuffer, faults: this.faults };
+    this.applied.set(thread, this.snapshot.generation);
     const p = this.pool!.run(task, { name: 'serve' }).then(
       () => {
         this.listening.delete(thread);
@@ -176,6 +253,7 @@ export class Supervisor {
   private onWorkerDied(thread: number, e: Error): void {
     this.listening.delete(thread);
     this.tasks.delete(thread);
+    this.applied.delete(thread);
     if (this.draining) return;
     if (this.startupFailure) {
       this.startupFailure(new Error(`worker ${thread} failed to start: ${e.message}`));
@@ -195,15 +273,129 @@ export class Supervisor {
     switch (msg.type) {
       case 'listening':
         this.listening.add(msg.thread);
+        this.applied.set(msg.thread, msg.generation);
         this.log.debug({ thread: msg.thread }, 'worker listening');
+        // Started from an older snapshot and missed the broadcast of the newer one: send it again.
+        if (msg.generation < this.snapshot.generation) this.post({ type: 'config', snapshot: this.snapshot });
+        break;
+      case 'filter-counters':
+        this.filterCounters.set(msg.thread, msg.counters);
         break;
       case 'listen-failed':
         this.log.error({ thread: msg.thread, err: msg.error }, 'worker could not listen');
         this.startupFailure?.(new Error(msg.error));
         break;
       case 'applied':
+        if (this.tasks.has(msg.thread)) this.applied.set(msg.thread, Math.max(this.applied.get(msg.thread) ?? 0, msg.generation));
         break;
     }
+  }
+
+  /** Whether every running worker has applied `generation` (or a later one). */
+  private allApplied(generation: number): boolean {
+    for (const g of this.applied.values()) if (g < generation) return false;
+    return true;
+  }
+
+  private sweep(): void {
+    this.sweeper.sweep(this.snapshot, (g) => this.allApplied(g));
+  }
+
+  // ------------------------------------------------------------------ config changes
+
+  /**
+   * Makes `next` the running config: slots for new endpoints, removed ones draining, health checks
+   * matched to it, then the new snapshot broadcast to every worker. The caller has validated it.
+   */
+  applyConfig(next: Config, reason: string): ApplyResult {
+    const capacity = this.slots.capacityProblem(next);
+    if (capacity) return { ok: false, problems: [{ path: 'clusters', message: capacity }] };
+    const filters = this.filters.build(next);
+    if (!filters.ok) return { ok: false, problems: filters.problems };
+    const prev = this.snapshot;
+    const snapshot = this.slots.snapshot(next);
+    snapshot.filters = filters.specs;
+    this.sweeper.retire(prev, snapshot);
+    this.current = next;
+    this.snapshot = snapshot;
+    this.log.level = next.log.level;
+    this.health.sync(snapshot).catch((e: Error) => this.log.error({ err: e.message }, 'health checks'));
+    this.post({ type: 'config', snapshot });
+    this.log.info({ reason, generation: snapshot.generation }, 'config applied');
+    return { ok: true, generation: snapshot.generation };
+  }
+
+  /**
+   * Re-reads the config file (SIGHUP, file change). A file that does not validate, or that changes
+   * what needs a restart, is refused as a whole: every problem is logged and the running config stays.
+   */
+  reload(reason: string): ApplyResult {
+    const r = this.reloadOptions;
+    if (!r || this.draining) return { ok: false, problems: [{ path: '', message: this.draining ? 'draining' : 'no config file to reload' }] };
+    const result = this.reloadFrom(r.file, r.transform);
+    if (result.ok) {
+      this.reloads.success++;
+    } else {
+      this.reloads.failure++;
+      for (const p of result.problems) this.log.error({ file: r.file, path: p.path || undefined, problem: p.message }, `config reload refused: ${formatProblem(p).trim()}`);
+      this.log.error({ file: r.file, reason, problems: result.problems.length }, 'config reload failed; the running config was kept');
+    }
+    return result;
+  }
+
+  private reloadFrom(file: string, transform: ((c: Config) => Config) | undefined): ApplyResult {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (e) {
+      return { ok: false, problems: [{ path: '', message: `cannot read ${file}: ${(e as Error).message}` }] };
+    }
+    const v = validateConfigText(text);
+    if (!v.ok) return v;
+    const next = transform ? transform(v.config) : v.config;
+    const refused = reloadProblems(this.config, next, this.workers, availableParallelism());
+    if (refused.length) return { ok: false, problems: refused };
+    if (JSON.stringify(next) === JSON.stringify(this.config)) {
+      this.log.info({ file }, 'config reloaded; nothing changed');
+      return { ok: true, generation: this.snapshot.generation };
+    }
+    return this.applyConfig(next, `reload of ${file}`);
+  }
+
+  /** `PUT /clusters/NAME/endpoints` */
+  private putEndpoints(name: string, body: unknown): AdminReply {
+    if (this.draining) return { status: 503, body: { error: 'draining' } };
+    const index = this.config.clusters.findIndex((c) => c.name === name);
+    if (index < 0) return { status: 404, body: { error: `no cluster "${name}"` } };
+    const parsed = parseEndpointList(body);
+    if (!parsed.ok) return { status: 400, body: { error: 'invalid endpoints', problems: parsed.problems } };
+    const total = this.config.clusters.reduce((n, c, i) => n + (i === index ? parsed.value.length : c.endpoints.length), 0);
+    const max = this.config.capacity.max_endpoints;
+    if (total > max) {
+      return { status: 400, body: { error: 'invalid endpoints', problems: [{ path: '', message: `would make ${total} endpoints, more than capacity.max_endpoints (${max})` }] } };
+    }
+    const clusters = this.config.clusters.map((c, i) => (i === index ? { ...c, endpoints: parsed.value } : c));
+    const r = this.applyConfig({ ...this.config, clusters }, `PUT /clusters/${name}/endpoints`);
+    if (!r.ok) return { status: 409, body: { error: 'cannot apply', problems: r.problems } };
+    return { status: 200, body: { cluster: name, generation: r.generation, endpoints: parsed.value } };
+  }
+
+  /** `POST /clusters/NAME/endpoints/ADDRESS:PORT/weight` */
+  private setWeight(name: string, endpoint: string, body: unknown): AdminReply {
+    if (this.draining) return { status: 503, body: { error: 'draining' } };
+    const index = this.config.clusters.findIndex((c) => c.name === name);
+    if (index < 0) return { status: 404, body: { error: `no cluster "${name}"` } };
+    const at = splitEndpointKey(endpoint);
+    const cluster = this.config.clusters[index]!;
+    const j = at ? cluster.endpoints.findIndex((e) => e.address === at.address && e.port === at.port) : -1;
+    if (j < 0) return { status: 404, body: { error: `cluster "${name}" has no endpoint ${endpoint}` } };
+    const parsed = parseWeight(body);
+    if (!parsed.ok) return { status: 400, body: { error: 'invalid weight', problems: parsed.problems } };
+    const endpoints = cluster.endpoints.map((e, k) => (k === j ? { ...e, weight: parsed.value } : e));
+    const clusters = this.config.clusters.map((c, i) => (i === index ? { ...c, endpoints } : c));
+    const r = this.applyConfig({ ...this.config, clusters }, `POST /clusters/${name}/endpoints/${endpoint}/weight`);
+    if (!r.ok) return { status: 409, body: { error: 'cannot apply', problems: r.problems } };
+    return { status: 200, body: { cluster: name, endpoint: cluster.endpoints[j]!.address + ':' + cluster.endpoints[j]!.port, weight: parsed.value, generation: r.generation } };
   }
 
   private post(msg: ControlMessage): void {
@@ -219,37 +411,7 @@ export class Supervisor {
   private readiness(): { ready: boolean; reason: string } {
     if (this.draining) return { ready: false, reason: 'draining' };
     if (this.listening.size < this.workers) return { ready: false, reason: `starting: ${this.listening.size}/${this.workers} workers listening` };
+    if (!this.started) return { ready: false, reason: 'starting: first health checks running' };
     return { ready: true, reason: `ready: ${this.workers} workers listening` };
-  }
-
-  private clustersView(): unknown {
-    const s = this.state;
-    return this.snapshot.clusters.map((c) => ({
-      name: c.name,
-      lb_policy: c.config.lb.policy,
-      active_requests: s.cluster(c.slot, 'rq_active'),
-      active_connections: s.cluster(c.slot, 'cx_active'),
-      endpoints: c.endpoints.map((e) => {
-        const health = s.endpoint(e.slot, 'health');
-        const ejectedUntil = s.endpointTime(e.slot, 'ejected_until');
-        return {
-          address: e.address,
-          port: e.port,
-          zone: e.zone,
-          weight: s.endpoint(e.slot, 'weight'),
-          effective_weight: s.endpoint(e.slot, 'effective_weight_milli') / 1000,
-          state: s.endpoint(e.slot, 'state') === EndpointState.Draining ? 'draining' : 'active',
-          health: {
-            active: c.config.health_check ? (health & HEALTH_UNKNOWN ? 'unknown' : health & HEALTH_ACTIVE_FAILED ? 'unhealthy' : 'healthy') : 'unchecked',
-            ejected: (health & HEALTH_EJECTED) !== 0,
-            ejected_until: ejectedUntil > 0 ? new Date(ejectedUntil).toISOString() : null,
-          },
-          active_requests: s.endpoint(e.slot, 'rq_active'),
-          active_connections: s.endpoint(e.slot, 'cx_active'),
-          warm_connections: s.endpoint(e.slot, 'warm_connections'),
-          requests_total: s.endpointStat(e.slot, 'requests'),
-        };
-      }),
-    }));
   }
 }

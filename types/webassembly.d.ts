@@ -1,5 +1,5 @@
 // The WebAssembly JS API as Node provides it. TypeScript ships these types only with the DOM
-// library, which this package does not load; the shapes below follow lib.dom.d.ts.
+// library, which Pillion's packages do not load; the shapes below follow lib.dom.d.ts.
 
 declare namespace WebAssembly {
   interface CompileError extends Error {}
