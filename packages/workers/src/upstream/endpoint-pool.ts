@@ -175,6 +175,7 @@ export class EndpointPool {
     if (w) {
       conn.assign(w.exchange, w.isHead);
       w.exchange.onConnection(conn);
+      if (this.opts.preconnectRatio > 1) this.preconnect();
       return;
     }
     conn.idleSince = Date.now();
