@@ -16,8 +16,8 @@ export class HttpListener {
   requestLimits: RequestLimits;
   maxBodyBytes: number;
   readonly stats: StatsWriter;
-  readonly accessLog: Logger | null;
-  readonly accessSample: number;
+  accessLog: Logger | null;
+  accessSample: number;
   /** The listener's WASM filters; null when it has none (the request path then skips them entirely). */
   filterChain: FilterChain | null = null;
   /** Exchanges in flight on this listener in this worker. */
@@ -39,8 +39,14 @@ export class HttpListener {
     this.requestLimits = limitsOf(config);
     this.maxBodyBytes = config.limits.max_request_body_bytes;
     this.stats = runtime.stats;
-    const al = runtime.config.access_log;
-    this.accessLog = al.enabled && al.sample > 0 ? runtime.accessLog : null;
+    this.accessLog = null;
+    this.accessSample = 0;
+    this.setAccessLog();
+  }
+
+  private setAccessLog(): void {
+    const al = this.runtime.config.access_log;
+    this.accessLog = al.enabled && al.sample > 0 ? this.runtime.accessLog : null;
     this.accessSample = al.sample;
   }
 
@@ -50,6 +56,7 @@ export class HttpListener {
     this.routes = new RouteTable(config.routes);
     this.requestLimits = limitsOf(config);
     this.maxBodyBytes = config.limits.max_request_body_bytes;
+    this.setAccessLog();
   }
 
   listen(): Promise<void> {
