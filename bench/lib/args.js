@@ -79,3 +79,18 @@ export function parseBenchArgs(argv) {
     help: values.help === true,
   };
 }
+
+/**
+ * Was scenario `name` named on this command line for a full (not --quick) run? Long extras,
+ * such as a million-request memory check, run only then, never in a run of every scenario.
+ * @param {string} name
+ * @param {string[]} [argv]
+ */
+export function namedForFullRun(name, argv = process.argv.slice(2)) {
+  try {
+    const args = parseBenchArgs(argv);
+    return !args.quick && args.scenarios.includes(name);
+  } catch {
+    return false; // not the bench's command line (a test runner's, say)
+  }
+}

@@ -114,3 +114,32 @@ export function peakRssKiB(root) {
   }
   return seen ? sum : null;
 }
+
+/**
+ * VmRSS (resident set now, unlike VmHWM's peak) in KiB from /proc/PID/status; null when absent.
+ * @param {string} text
+ * @returns {number | null}
+ */
+export function parseRssKiB(text) {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(text);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Sum of VmRSS over the tree under `root`, KiB: what the processes hold at this moment.
+ * @param {number} root
+ * @returns {number | null}
+ */
+export function rssKiB(root) {
+  let sum = 0;
+  let seen = false;
+  for (const pid of processTree(root)) {
+    const text = readOrNull(`/proc/${pid}/status`);
+    const kib = text ? parseRssKiB(text) : null;
+    if (kib !== null) {
+      sum += kib;
+      seen = true;
+    }
+  }
+  return seen ? sum : null;
+}

@@ -48,6 +48,7 @@ export function renderTable(s) {
         `${cell(fmtMiB(m.rssKiB), r.rssKiB)} | ${fmtPct(median(row.samples.map((x) => x.loadCpu)))} |`,
     );
   }
+  if (s.notes?.length) lines.push('', ...s.notes.map((n) => `- ${n}`));
   return lines.join('\n');
 }
 

@@ -29,6 +29,8 @@ import { formatSampleLine } from './report-text.js';
  * @property {{ duration: number, warmup: number, repeats: number }} settings
  * @property {{ id: string, reason: string }[]} skipped
  * @property {ScenarioRow[]} rows
+ * @property {string[]} [notes]                 lines shown under the table (scenario's `notes`)
+ * @property {Record<string, unknown>} [data]   figures behind the notes
  */
 
 /**
@@ -44,11 +46,12 @@ export function lastLines(text, n) {
 /**
  * Adds each row's baseline and ratios.
  * @param {Omit<ScenarioRow, 'baseline' | 'ratio'>[]} rows
+ * @param {import('./types.js').Scenario['baseline']} [pick] the scenario's own choice of baseline
  * @returns {ScenarioRow[]}
  */
-export function compareRows(rows) {
+export function compareRows(rows, pick = baselineFor) {
   return rows.map((row) => {
-    const baseline = baselineFor(row, rows);
+    const baseline = pick(row, rows);
     const base = rows.find((r) => r.id === baseline)?.summary ?? null;
     return { ...row, baseline, ratio: ratios(row.summary, base) };
   });
@@ -62,7 +65,9 @@ export function compareRows(rows) {
  * @returns {Promise<ScenarioResult>}
  */
 export async function runScenario(scenario, variants, o) {
-  const wanted = variants.filter((v) => !scenario.peers || scenario.peers.includes(v.kind.name));
+  const wanted = scenario.variants
+    ? scenario.variants(variants)
+    : variants.filter((v) => !scenario.peers || scenario.peers.includes(v.kind.name));
   /** @type {{ id: string, reason: string }[]} */
   const skipped = [];
   /** @type {(import('./types.js').RunningPeer | null)[]} */
@@ -90,10 +95,12 @@ export async function runScenario(scenario, variants, o) {
   });
   for (const s of skipped) o.log(`  ${s.id}: did not start, left out: ${lastLines(s.reason, 6)}`);
 
+  /** @type {import('./types.js').ScenarioNotes | null} */
+  let notes = null;
   try {
-    for (const p of peers) await warm(p.peer.url, scenario, o.settings.warmup);
-    const measure = scenario.measure ?? measureLoad;
+    for (const p of peers) if (!p.peer.measure) await warm(p.peer.url, scenario, o.settings.warmup);
     for (const p of interleave(peers, o.settings.repeats)) {
+      const measure = p.peer.measure ?? scenario.measure ?? measureLoad;
       const sample = await measure(
         { url: p.peer.url, seconds: o.settings.duration, pid: p.peer.pid, upstreamPid: o.upstream.pid },
         scenario,
@@ -101,12 +108,17 @@ export async function runScenario(scenario, variants, o) {
       p.samples.push(sample);
       o.log(formatSampleLine(p.v.id, sample));
     }
+    if (scenario.notes) {
+      const rows = peers.map((p) => ({ id: p.v.id, url: p.peer.url, pid: p.peer.pid, samples: p.samples }));
+      notes = await scenario.notes({ rows, settings: { ...o.settings }, log: o.log });
+    }
   } finally {
     await Promise.all(peers.map((p) => p.peer.stop()));
   }
 
   const { measure: _m, pillionConfig: _c, ...plain } = scenario;
-  return {
+  /** @type {ScenarioResult} */
+  const result = {
     name: plain.name,
     title: plain.title,
     load: plain.load,
@@ -121,6 +133,10 @@ export async function runScenario(scenario, variants, o) {
         samples: p.samples,
         summary: summarize(p.samples),
       })),
+      scenario.baseline,
     ),
   };
+  if (notes?.lines.length) result.notes = notes.lines;
+  if (notes?.data) result.data = notes.data;
+  return result;
 }

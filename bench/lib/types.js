@@ -23,6 +23,7 @@
  * @property {number | null} rssKiB    proxy peak RSS (VmHWM summed over its processes) after this run
  * @property {number | null} upstreamCpuPer10k
  * @property {number} loadCpu          the load generator's CPU use as a fraction of one core
+ * @property {Record<string, number | null>} [extra]  scenario-specific figures (success rate, kill time), kept in the results
  */
 
 /**
@@ -43,6 +44,26 @@
  * @property {string[]} [peers]         peer kinds it applies to (default: all installed)
  * @property {(config: PillionConfig) => PillionConfig} [pillionConfig]  adjusts Pillion's config (filters, pools)
  * @property {(ctx: MeasureContext, scenario: Scenario) => Promise<Sample>} [measure]  replaces the autocannon run
+ * @property {(selected: ReadonlyArray<import('./run-scenario.js').ReadyVariant>) => import('./run-scenario.js').ReadyVariant[]} [variants]
+ *   the rows, made from the installed and selected peers (e.g. Pillion with and without a filter); replaces `peers`
+ * @property {(row: { id: string, kind: string, workers: number }, rows: ReadonlyArray<{ id: string, kind: string, workers: number }>) => string | null} [baseline]
+ *   the row each row's ratios compare with (default: nginx with the same worker count, else http-proxy)
+ * @property {(ctx: NotesContext) => Promise<ScenarioNotes>} [notes]
+ *   runs after the rounds while the peers still run; its lines follow the table
+ */
+
+/**
+ * What a scenario's `notes` gets: every row's running peer and samples so far.
+ * @typedef {object} NotesContext
+ * @property {{ id: string, url: string, pid: number | null, samples: Sample[] }[]} rows
+ * @property {{ duration: number, warmup: number, repeats: number }} settings
+ * @property {(line: string) => void} log
+ */
+
+/**
+ * @typedef {object} ScenarioNotes
+ * @property {string[]} lines          shown under the table, in the console and the doc
+ * @property {Record<string, unknown>} [data]  kept in the results JSON
  */
 
 /** @typedef {Record<string, unknown>} PillionConfig */
@@ -63,6 +84,8 @@
  * @property {string} url
  * @property {number | null} pid        root of the process tree whose CPU and memory are measured
  * @property {() => Promise<void>} stop
+ * @property {(ctx: MeasureContext, scenario: Scenario) => Promise<Sample>} [measure]
+ *   a peer that measures itself (a fresh process per measurement: cold start, failover); not warmed
  */
 
 /**

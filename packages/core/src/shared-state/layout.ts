@@ -125,6 +125,7 @@ export const CLUSTER_STATS = [
   'cb_reject_max_requests',
   'cb_reject_max_retries',
   'cb_reject_failure_rate', // an endpoint's failure-rate breaker was open
+  'retry_budget_exhausted', // a retry refused because retries in flight reached the retry budget
   'upstream_bytes_in',
   'upstream_bytes_out',
 ] as const;

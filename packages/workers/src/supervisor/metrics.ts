@@ -115,6 +115,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   perCluster('upstream_bytes_sent_total', 'Request body bytes sent upstream.', 'upstream_bytes_out');
   perCluster('upstream_bytes_received_total', 'Response body bytes received from upstreams.', 'upstream_bytes_in');
   perCluster('retries_total', 'Retries started (each retry is one more attempt on the cluster).', 'retries');
+  perCluster('retry_budget_exhausted_total', 'Retries refused because retries in flight reached the route\'s retry budget.', 'retry_budget_exhausted');
 
   const BREAKER_LIMITS = ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'failure_rate'] as const;
   add('circuit_breaker_rejections_total', 'Requests (or retries) refused by a circuit breaker, by the limit that refused them.', 'counter', () =>

@@ -767,7 +767,10 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
     this.releaseRetry();
     const active = state.cluster(cluster.slot, 'rq_active');
     const inFlight = state.cluster(cluster.slot, 'rq_retry_active');
-    if (!retryBudgetAllows(active, inFlight, policy.budget_percent, policy.min_retry_concurrency)) return false;
+    if (!retryBudgetAllows(active, inFlight, policy.budget_percent, policy.min_retry_concurrency)) {
+      this.listener.stats.cluster(cluster.slot, 'retry_budget_exhausted', 1);
+      return false;
+    }
     if (state.addCluster(cluster.slot, 'rq_retry_active', 1) >= cluster.snapshot.config.circuit_breaker.max_retries) {
       state.addCluster(cluster.slot, 'rq_retry_active', -1);
       this.listener.stats.cluster(cluster.slot, 'cb_reject_max_retries', 1);
