@@ -10,6 +10,7 @@ import { USAGE, parseBenchArgs } from './lib/args.js';
 import { startChild } from './lib/child.js';
 import { machineInfo } from './lib/machine.js';
 import { renderMarkdown, renderTable } from './lib/report-markdown.js';
+import { updateReadme } from './lib/readme-summary.js';
 import { sharedCpuNote } from './lib/report-text.js';
 import { mergeResults, readResults, writeResults } from './lib/results.js';
 import { runScenario } from './lib/run-scenario.js';
@@ -20,6 +21,7 @@ const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LATEST = path.join(ROOT, 'bench/results/latest.json');
 const QUICK = path.join(ROOT, 'bench/results/quick.json');
 const DOC = path.join(ROOT, 'docs/benchmarks.md');
+const README = path.join(ROOT, 'README.md');
 const require = createRequire(import.meta.url);
 
 /** @param {string} line */
@@ -88,6 +90,7 @@ async function main() {
       return 1;
     }
     writeFileSync(DOC, renderMarkdown(res));
+    if (updateReadme(README, res)) log(`wrote ${path.relative(ROOT, README)}'s benchmark summary`);
     log(`wrote ${path.relative(ROOT, DOC)}`);
     return 0;
   }
@@ -166,7 +169,8 @@ async function main() {
       const merged = mergeResults(readResults(LATEST), run, all.map((s) => s.name));
       writeResults(LATEST, merged);
       writeFileSync(DOC, renderMarkdown(merged));
-      log(`\nwrote ${path.relative(ROOT, LATEST)} and ${path.relative(ROOT, DOC)}`);
+      updateReadme(README, merged);
+      log(`\nwrote ${path.relative(ROOT, LATEST)}, ${path.relative(ROOT, DOC)} and the README's summary`);
     }
     log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return 0;
