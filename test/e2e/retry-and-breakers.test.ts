@@ -211,6 +211,8 @@ describe('circuit breakers', () => {
     const during = await Promise.all(Array.from({ length: 10 }, get));
     expect(during.every((b) => b === 'good')).toBe(true);
     expect(badHits).toBe(hitsWhenOpen);
+    const view = await (await fetch(`${p.adminUrl}/clusters`)).json();
+    expect(view[0].endpoints.find((e: { port: number }) => e.port === bad).failure_breaker).toBe('open');
     expect(metric(await p.metrics(), 'pillion_circuit_breaker_rejections_total', { cluster: 'c', limit: 'failure_rate' })).toBe(0);
     // It heals; after the sleep window the probes succeed and the breaker closes.
     failing = false;

@@ -79,6 +79,7 @@ describe('warm pools', () => {
     expect(u.maxHealthInFlight).toBeLessThanOrEqual(3);
     const clusters = await (await fetch(`${p.adminUrl}/clusters`)).json();
     expect(clusters[0].endpoints[0].warm_connections).toBe(6);
+    expect(clusters[0].endpoints[0].warm).toBe(true);
 
     // Requests now ride the warm connections: no new connection is opened for them.
     const before = u.connections;

@@ -13,6 +13,9 @@ interface EndpointRef {
   zone: string;
 }
 
+/** Names of the failure-rate breaker's phases, by their number in SharedState. */
+const BREAKER_PHASES = ['closed', 'open', 'half-open'];
+
 export function clustersView(state: SharedState, snapshot: RuntimeSnapshot, draining: readonly DrainingEndpoint[], now = Date.now()): unknown {
   return snapshot.clusters.map((c) => ({
     name: c.name,
@@ -61,6 +64,9 @@ function endpointView(state: SharedState, c: ClusterSnapshot, e: EndpointRef, no
     active_requests: s.endpoint(e.slot, 'rq_active'),
     active_connections: s.endpoint(e.slot, 'cx_active'),
     warm_connections: s.endpoint(e.slot, 'warm_connections'),
+    // Warm when every worker's pool has finished warming up (null: the cluster has no pool.warmup).
+    warm: c.config.pool.warmup ? s.endpoint(e.slot, 'warm_pools') >= s.layout.cap.maxThreads - 1 : null,
+    failure_breaker: c.config.failure_breaker ? BREAKER_PHASES[s.endpoint(e.slot, 'frb_phase')] ?? 'closed' : null,
     requests_total: s.endpointStat(e.slot, 'requests'),
   };
 }
