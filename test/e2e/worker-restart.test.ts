@@ -32,22 +32,34 @@ it('replaces a crashed worker thread and keeps the port serving', async () => {
   const crash = await fetch(`${pillion.adminUrl}/debug/crash-worker?thread=0`, { method: 'POST' });
   expect(crash.status).toBe(202);
 
-  // Keep sending on fresh connections while the thread dies and comes back; every request must succeed,
-  // because the other worker still listens on the shared port.
-  let failures = 0;
+  // Keep sending on fresh connections while the thread dies and comes back. A connection the kernel
+  // had already queued on the dying thread's listen socket is reset with it (SO_REUSEPORT does not
+  // move queued connections unless net.ipv4.tcp_migrate_req=1), so at most a request or two sent at
+  // the instant of the crash may fail; once the supervisor has seen the thread go, every request must
+  // succeed, because the other worker still listens on the shared port.
+  let failuresAtCrash = 0;
+  let failuresAfter = 0;
   let sawOneWorker = false;
-  const deadline = Date.now() + 15_000;
   let recovered = false;
-  while (Date.now() < deadline) {
+  const send = async () => {
     const agent = new Agent({ pipelining: 0 });
     try {
       const r = await request(`http://127.0.0.1:${listen}/x`, { dispatcher: agent });
       await r.body.text();
-      if (r.statusCode !== 200) failures++;
+      if (r.statusCode === 200) return true;
     } catch {
-      failures++;
+      // counted below
     } finally {
       await agent.close();
+    }
+    return false;
+  };
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const ok = await send();
+    if (!ok) {
+      if (sawOneWorker) failuresAfter++;
+      else failuresAtCrash++;
     }
     const workers = metric(await pillion.metrics(), 'pillion_workers');
     if (workers === 1) sawOneWorker = true;
@@ -56,9 +68,12 @@ it('replaces a crashed worker thread and keeps the port serving', async () => {
       break;
     }
   }
+  // And after the new thread is in: fresh connections land on both threads again, all served.
+  for (let i = 0; i < 20; i++) if (!(await send())) failuresAfter++;
   expect(sawOneWorker).toBe(true);
   expect(recovered).toBe(true);
-  expect(failures).toBe(0);
+  expect(failuresAfter).toBe(0);
+  expect(failuresAtCrash).toBeLessThanOrEqual(2);
   expect(pillion.output()).toContain('worker thread died; starting a new one');
   expect((await fetch(`${pillion.adminUrl}/ready`)).status).toBe(200);
   expect(await pillion.stop()).toBe(0);
