@@ -4,6 +4,8 @@
 // the last response, so the wall time here stops at the last response instead.
 import autocannon from 'autocannon';
 import { LatencyHistogram } from './latency-histogram.js';
+import { per10k } from './load.js';
+import { HAVE_PROC, peakRssKiB } from './proc.js';
 
 /**
  * @typedef {object} CountedResult
@@ -90,4 +92,30 @@ export function runCounted(o) {
     // Socket errors and timeouts; autocannon reconnects and goes on.
     instance.on('reqError', (/** @type {Error} */ err) => fail(/timed out/.test(err.message) ? 'timeout' : 'socket error'));
   });
+}
+
+/**
+ * The sample a counted run reports: throughput, latency, errors, the proxy's CPU per 10k requests
+ * (from `cpuSeconds`, null when unknown) and its peak RSS; `extra` is the scenario's own figures.
+ * @param {{ ok: number, failed: number, seconds: number, loadCpu: number, latency: LatencyHistogram }} r
+ * @param {number | null} cpuSeconds
+ * @param {number} pid
+ * @param {Record<string, number | null>} extra
+ * @returns {import('./types.js').Sample}
+ */
+export function countedSample(r, cpuSeconds, pid, extra) {
+  const requests = r.ok + r.failed;
+  return {
+    rps: requests / r.seconds,
+    p50: r.latency.percentile(50),
+    p99: r.latency.percentile(99),
+    errors: r.failed,
+    requests,
+    seconds: r.seconds,
+    cpuPer10k: per10k(cpuSeconds, requests),
+    rssKiB: HAVE_PROC ? peakRssKiB(pid) : null,
+    upstreamCpuPer10k: null,
+    loadCpu: r.loadCpu,
+    extra,
+  };
 }

@@ -3,11 +3,10 @@
 // admin API, each with and without `pool.warmup`. Every measurement starts its own Pillion, so
 // nothing is warm that the row does not say is; warm-up rows compare with their cold twin.
 import http from 'node:http';
-import { runCounted } from '../lib/counted-load.js';
-import { per10k } from '../lib/load.js';
+import { countedSample, runCounted } from '../lib/counted-load.js';
 import { fmtInt } from '../lib/format.js';
 import { startPillion } from '../lib/pillion-process.js';
-import { HAVE_PROC, clockTicks, cpuSecondsBetween, cpuSnapshot, peakRssKiB } from '../lib/proc.js';
+import { HAVE_PROC, clockTicks, cpuSecondsBetween, cpuSnapshot } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
 import { startUpstream } from '../lib/upstream-process.js';
 import pillion from '../peers/pillion.js';
@@ -128,22 +127,9 @@ async function measureMode(ctx, mode) {
     const before = HAVE_PROC ? cpuSnapshot(proxy.pid) : null;
     const r = await runCounted({ url, amount: FIRST, connections: CONCURRENCY });
     const cpu = before ? cpuSecondsBetween(before, cpuSnapshot(proxy.pid), TICKS) : null;
-    const requests = r.ok + r.failed;
     // The added upstream counts what it served: proof the measured requests met the new endpoint.
     const newEndpoint = added ? await upstreamRequests(added) : null;
-    return {
-      rps: requests / r.seconds,
-      p50: r.latency.percentile(50),
-      p99: r.latency.percentile(99),
-      errors: r.failed,
-      requests,
-      seconds: r.seconds,
-      cpuPer10k: per10k(cpu, requests),
-      rssKiB: HAVE_PROC ? peakRssKiB(proxy.pid) : null,
-      upstreamCpuPer10k: null,
-      loadCpu: r.loadCpu,
-      extra: { readyMs: proxy.readyMs, newEndpointRequests: newEndpoint },
-    };
+    return countedSample(r, cpu, proxy.pid, { readyMs: proxy.readyMs, newEndpointRequests: newEndpoint });
   } finally {
     await proxy?.stop();
     await added?.stop();

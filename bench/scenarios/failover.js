@@ -3,10 +3,9 @@
 // requests that failed (non-2xx, socket errors, timeouts); p50/p99 are over the 2xx answers of
 // the whole run. Every peer gets the same upstreams, load and kill time; how each is set up to
 // survive it is in _failover-peers.js.
-import { runCounted } from '../lib/counted-load.js';
+import { countedSample, runCounted } from '../lib/counted-load.js';
 import { fmtInt } from '../lib/format.js';
-import { per10k } from '../lib/load.js';
-import { HAVE_PROC, clockTicks, cpuSecondsBetween, cpuSnapshot, peakRssKiB } from '../lib/proc.js';
+import { HAVE_PROC, clockTicks, cpuSecondsBetween, cpuSnapshot } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
 import { startUpstreams } from '../lib/upstream-process.js';
 import { PEER_SETUP, pillionCounters, startFailoverPeer } from './_failover-peers.js';
@@ -53,26 +52,14 @@ async function measureFailover(kind, ctx, seconds) {
     for (const [why, n] of Object.entries(r.failures)) failures[`failed ${why}`] = n;
     const requests = r.ok + r.failed;
     const afterKill = (/** @type {number | null} */ ms) => (ms === null || killedAtMs < 0 ? null : ms - killedAtMs);
-    return {
-      rps: requests / r.seconds,
-      p50: r.latency.percentile(50),
-      p99: r.latency.percentile(99),
-      errors: r.failed,
-      requests,
-      seconds: r.seconds,
-      cpuPer10k: per10k(cpu, requests),
-      rssKiB: HAVE_PROC ? peakRssKiB(peer.pid) : null,
-      upstreamCpuPer10k: null,
-      loadCpu: r.loadCpu,
-      extra: {
-        successRate: requests ? r.ok / requests : null,
-        killedAtMs: killedAtMs < 0 ? null : killedAtMs,
-        firstFailureAfterKillMs: afterKill(r.firstFailureMs),
-        lastFailureAfterKillMs: afterKill(r.lastFailureMs),
-        ...failures,
-        ...counters,
-      },
-    };
+    return countedSample(r, cpu, peer.pid, {
+      successRate: requests ? r.ok / requests : null,
+      killedAtMs: killedAtMs < 0 ? null : killedAtMs,
+      firstFailureAfterKillMs: afterKill(r.firstFailureMs),
+      lastFailureAfterKillMs: afterKill(r.lastFailureMs),
+      ...failures,
+      ...counters,
+    });
   } finally {
     clearTimeout(timer);
     await peer?.stop();

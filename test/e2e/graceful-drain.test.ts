@@ -5,6 +5,7 @@
 import { request } from 'node:http';
 import { afterAll, expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
+import { simpleConfig } from '../helpers/configs.js';
 import { startPillion } from '../helpers/pillion.js';
 import { closeServer, startUpstream } from '../helpers/upstreams.js';
 
@@ -30,13 +31,7 @@ it('lets an in-flight request finish on SIGTERM, then exits 0', async () => {
   const [up, listen, admin] = await freePorts(3);
   const server = await startUpstream('slow', up!);
   cleanup.push(() => closeServer(server));
-  const pillion = await startPillion({
-    workers: 2,
-    admin: { port: admin! },
-    drain_timeout: '10s',
-    listeners: [{ name: 'web', protocol: 'http', port: listen, routes: [{ match: { prefix: '/' }, cluster: 'c' }] }],
-    clusters: [{ name: 'c', endpoints: [{ address: '127.0.0.1', port: up }] }],
-  });
+  const pillion = await startPillion(simpleConfig({ listen: listen!, admin: admin!, upstreams: [up!], workers: 2, top: { drain_timeout: '10s' } }));
   cleanup.push(async () => void (await pillion.stop('SIGKILL')));
 
   const slow = get(`http://127.0.0.1:${listen}/slow?ms=1500`);
@@ -60,12 +55,7 @@ it('starts a drain from POST /drain', async () => {
   const [up, listen, admin] = await freePorts(3);
   const server = await startUpstream('u', up!);
   cleanup.push(() => closeServer(server));
-  const pillion = await startPillion({
-    workers: 1,
-    admin: { port: admin! },
-    listeners: [{ name: 'web', protocol: 'http', port: listen, routes: [{ match: { prefix: '/' }, cluster: 'c' }] }],
-    clusters: [{ name: 'c', endpoints: [{ address: '127.0.0.1', port: up }] }],
-  });
+  const pillion = await startPillion(simpleConfig({ listen: listen!, admin: admin!, upstreams: [up!], workers: 1 }));
   cleanup.push(async () => void (await pillion.stop('SIGKILL')));
   expect((await get(`http://127.0.0.1:${listen}/`)).status).toBe(200);
   expect((await fetch(`${pillion.adminUrl}/drain`, { method: 'POST' })).status).toBe(202);

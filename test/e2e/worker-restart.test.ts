@@ -6,6 +6,7 @@ import { Agent, request } from 'undici';
 import { afterAll, expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
 import { metric, startPillion } from '../helpers/pillion.js';
+import { simpleConfig } from '../helpers/configs.js';
 import { closeServer, startUpstream } from '../helpers/upstreams.js';
 
 const cleanup: (() => Promise<void>)[] = [];
@@ -18,13 +19,7 @@ it('replaces a crashed worker thread and keeps the port serving', async () => {
   const server = await startUpstream('u', up!);
   cleanup.push(() => closeServer(server));
   const pillion = await startPillion(
-    {
-      workers: 2,
-      admin: { port: admin! },
-      access_log: { enabled: false },
-      listeners: [{ name: 'web', protocol: 'http', port: listen, routes: [{ match: { prefix: '/' }, cluster: 'c' }] }],
-      clusters: [{ name: 'c', endpoints: [{ address: '127.0.0.1', port: up }] }],
-    },
+    simpleConfig({ listen: listen!, admin: admin!, upstreams: [up!], workers: 2 }),
     { env: { PILLION_TEST_FAULTS: '1' } },
   );
   cleanup.push(async () => void (await pillion.stop('SIGKILL')));
@@ -83,12 +78,7 @@ it('has no crash endpoint without the fault switch', async () => {
   const [up, listen, admin] = await freePorts(3);
   const server = await startUpstream('u', up!);
   cleanup.push(() => closeServer(server));
-  const pillion = await startPillion({
-    workers: 1,
-    admin: { port: admin! },
-    listeners: [{ name: 'web', protocol: 'http', port: listen, routes: [{ match: { prefix: '/' }, cluster: 'c' }] }],
-    clusters: [{ name: 'c', endpoints: [{ address: '127.0.0.1', port: up }] }],
-  });
+  const pillion = await startPillion(simpleConfig({ listen: listen!, admin: admin!, upstreams: [up!], workers: 1 }));
   cleanup.push(async () => void (await pillion.stop('SIGKILL')));
   expect((await fetch(`${pillion.adminUrl}/debug/crash-worker?thread=0`, { method: 'POST' })).status).toBe(404);
   expect(await pillion.stop()).toBe(0);
