@@ -76,10 +76,26 @@ const listenerTimeouts = z
   .strictObject({
     /** Whole request through the proxy when the route sets none. 0 disables. */
     request: duration('60s'),
-    /** A keep-alive downstream connection with no request in flight closes after this. */
+    /**
+     * A keep-alive downstream connection with no request in flight closes after this. Applies to the
+     * http1-strict codec; uWS closes idle connections after its own fixed 10 s.
+     */
     idle: duration('60s'),
+    /**
+     * http1-strict: a request head not complete this long after the connection's first byte (or the end
+     * of the previous request) is answered 408 and the connection closed. uWS has no such timer.
+     */
+    header_read: duration('10s'),
   })
   .prefault({});
+
+/**
+ * How an HTTP listener reads HTTP/1.1: `uws` (uWebSockets.js, the fastest; no pipelining, some
+ * malformed requests get no reply) or `http1-strict` (Node's llhttp: pipelining answered in order,
+ * every malformed request answered 400 and closed, a head-read timeout).
+ */
+export const HTTP_CODECS = ['uws', 'http1-strict'] as const;
+export type HttpCodec = (typeof HTTP_CODECS)[number];
 
 // ---------------------------------------------------------------- routes
 
@@ -190,6 +206,9 @@ const listenerBase = {
 const httpListener = z.strictObject({
   ...listenerBase,
   protocol: z.literal('http'),
+  codec: oneOf(HTTP_CODECS).default('uws'),
+  /** http1-strict: requests read ahead of the one being answered on a connection before reading pauses. */
+  max_pipelined_requests: int(1, 1024).default(16),
   filters: z.array(filter).default([]),
   routes: z.array(route).min(1, 'must have at least one route'),
   limits: listenerLimits,

@@ -93,6 +93,12 @@ export const LISTENER_STATS = [
   'downstream_bytes_in',
   'downstream_bytes_out',
   'local_replies',
+  'refused_requests', // malformed or ambiguous requests answered 4xx/501 with the connection closed
+  'refusals_unsent', // refusals the client never got: it closed, or sent more (uWS then closes)
+  'downstream_aborted', // requests whose client went away before the response ended
+  'downstream_aborted_forwarded', // ... of which the request had already reached an upstream
+  'pipelined_requests', // http1-strict: requests read while an earlier one on the connection was in flight
+  'header_read_timeouts', // http1-strict: request heads not complete within timeouts.header_read
   'tcp_connections_total',
   'udp_sessions_active',
   // layer 4 (tcp and udp listeners); their bytes go to downstream_bytes_in / downstream_bytes_out

@@ -105,6 +105,12 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   perListener('downstream_bytes_received_total', 'Request body bytes received from clients.', 'counter', 'downstream_bytes_in');
   perListener('downstream_bytes_sent_total', 'Response body bytes sent to clients.', 'counter', 'downstream_bytes_out');
   perListener('local_replies_total', 'Responses the proxy made itself (404, 502, 503, 504 ...).', 'counter', 'local_replies');
+  perListener('downstream_refused_total', 'Malformed or ambiguous requests refused (400, 413, 414, 431, 501) with the connection closed.', 'counter', 'refused_requests');
+  perListener('downstream_refusals_unsent_total', 'Refusals the client never received: it closed first, or sent more bytes after the refused request (uws codec).', 'counter', 'refusals_unsent');
+  perListener('downstream_aborted_total', 'Requests whose client went away before the response ended (uws: also a request pipelined behind one still in flight).', 'counter', 'downstream_aborted');
+  perListener('downstream_aborted_forwarded_total', 'Aborted requests that had already been sent upstream.', 'counter', 'downstream_aborted_forwarded');
+  perListener('downstream_pipelined_total', 'http1-strict: requests that arrived while an earlier request on the same connection was in flight.', 'counter', 'pipelined_requests');
+  perListener('downstream_header_timeouts_total', 'http1-strict: request heads not complete within timeouts.header_read (answered 408).', 'counter', 'header_read_timeouts');
 
   const perCluster = (name: string, help: string, stat: ClusterStat) =>
     add(name, help, 'counter', () => src.snapshot().clusters.map((c) => ({ value: state.clusterStat(c.slot, stat), labels: { cluster: c.name } })));

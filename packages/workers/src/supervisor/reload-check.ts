@@ -3,7 +3,7 @@
  * limits, timeouts and the log level apply at once; these need a restart, and a reload that changes
  * them is refused as a whole (the old config keeps running), with one problem per field:
  *
- * - a listener added or removed, or its protocol, address or port changed: every worker would have to
+ * - a listener added or removed, or its protocol, address, port or codec changed: every worker would have to
  *   open or close sockets, and a port that cannot be bound would leave the process half-configured;
  * - `workers`: the thread count is fixed at start;
  * - `capacity.*`: SharedState is laid out once;
@@ -35,6 +35,10 @@ export function reloadProblems(current: Config, next: Config, runningWorkers: nu
     }
     for (const k of ['protocol', 'address', 'port'] as const) {
       if (old[k] !== l[k]) out.push({ path: `listeners[${i}].${k}`, message: `was ${JSON.stringify(old[k])}: ${RESTART}` });
+    }
+    // The codec owns the listening socket: another one means closing and binding the port again.
+    if (old.protocol === 'http' && l.protocol === 'http' && old.codec !== l.codec) {
+      out.push({ path: `listeners[${i}].codec`, message: `was ${JSON.stringify(old.codec)}: ${RESTART}` });
     }
   });
   for (const name of before.keys()) {

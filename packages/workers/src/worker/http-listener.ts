@@ -1,15 +1,26 @@
 /**
- * An HTTP listener in one worker: a uWS app on the listener's port (every worker binds the same port;
- * uWS sets SO_REUSEPORT and the kernel spreads connections), its compiled route table and limits.
+ * An HTTP listener in one worker: its port (every worker binds the same port with SO_REUSEPORT and the
+ * kernel spreads connections), its compiled route table and limits, and the count of exchanges in
+ * flight. How HTTP/1.1 is read from the wire is the codec's job (uws-listener.ts, strict-listener.ts);
+ * everything after the request head is the protocol-neutral pipeline in proxy-exchange.ts.
  */
-import { RouteTable, type HttpListenerConfig, type RequestLimits, type StatsWriter } from '@pillion/core';
+import { RouteTable, type Config, type HttpListenerConfig, type RequestLimits, type SharedState, type StatsWriter } from '@pillion/core';
 import type { Logger } from '../logger.js';
-import type { HttpRequest, HttpResponse, TemplatedApp, Uws, us_listen_socket } from '../uws.js';
 import type { FilterChain } from '../wasm/index.js';
-import { ProxyExchange } from './proxy-exchange.js';
-import type { WorkerRuntime } from './worker-runtime.js';
+import type { ClusterRuntime } from './cluster-runtime.js';
+import type { Downstream } from './downstream.js';
 
-export class HttpListener {
+/** What the HTTP path needs from the worker that runs it (WorkerRuntime provides it). */
+export interface HttpHost {
+  readonly state: SharedState;
+  readonly stats: StatsWriter;
+  readonly accessLog: Logger;
+  /** The running config; replaced (never mutated) on reload. */
+  readonly config: Config;
+  cluster(name: string): ClusterRuntime | undefined;
+}
+
+export abstract class HttpListener {
   config: HttpListenerConfig;
   readonly slot: number;
   routes: RouteTable;
@@ -22,16 +33,15 @@ export class HttpListener {
   filterChain: FilterChain | null = null;
   /** Exchanges in flight on this listener in this worker. */
   active = 0;
+  /** The codec aborts a pending request when another arrives on its connection: see startDeferred. */
+  deferForward = false;
   draining = false;
-  private app: TemplatedApp | null = null;
-  private listenSocket: us_listen_socket | null = null;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
-    private readonly uws: Uws,
     config: HttpListenerConfig,
     slot: number,
-    readonly runtime: WorkerRuntime,
+    readonly runtime: HttpHost,
   ) {
     this.config = config;
     this.slot = slot;
@@ -59,38 +69,23 @@ export class HttpListener {
     this.setAccessLog();
   }
 
-  listen(): Promise<void> {
-    const app = this.uws.App();
-    this.app = app;
-    app.any('/*', this.onRequest.bind(this));
-    return new Promise((resolve, reject) => {
-      app.listen(this.config.address, this.config.port, (socket) => {
-        if (!socket) {
-          reject(new Error(`cannot listen on ${this.config.address}:${this.config.port} (listener ${this.config.name})`));
-          return;
-        }
-        this.listenSocket = socket;
-        resolve();
-      });
-    });
-  }
+  abstract listen(): Promise<void>;
 
-  private onRequest(res: HttpResponse, req: HttpRequest): void {
-    new ProxyExchange(this, res, req);
-  }
+  /** The client's address as text, for forwarding headers and hashing. */
+  abstract clientAddress(res: Downstream): string;
+
+  /** Stops accepting connections; requests in flight go on. */
+  abstract stopAccepting(): void;
+
+  /**
+   * Closes the listen socket and every connection, idle keep-alive ones included. A worker thread that
+   * ends with uWS sockets open aborts the whole process, so this must run before the thread returns.
+   */
+  abstract close(log: Logger): void;
 
   exchangeDone(): void {
     this.active--;
     if (this.active === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w();
-  }
-
-  /** Stops accepting connections; requests in flight go on. */
-  stopAccepting(): void {
-    this.draining = true;
-    if (this.listenSocket) {
-      this.uws.us_listen_socket_close(this.listenSocket);
-      this.listenSocket = null;
-    }
   }
 
   /** Resolves when no exchange is in flight, or after `timeoutMs`; returns how many were still open. */
@@ -103,22 +98,6 @@ export class HttpListener {
         resolve(0);
       });
     });
-  }
-
-  /**
-   * Closes the listen socket and every connection, idle keep-alive ones included. A worker thread that
-   * ends with uWS sockets open aborts the whole process, so this must run before the thread returns.
-   */
-  close(log: Logger): void {
-    this.stopAccepting();
-    if (this.app) {
-      try {
-        (this.app as unknown as { close(): void }).close();
-      } catch (e) {
-        log.warn({ err: (e as Error).message }, 'closing uWS app');
-      }
-      this.app = null;
-    }
   }
 }
 

@@ -2,11 +2,12 @@
  * Responses the proxy makes itself. Each carries `server: pillion` and a short plain-text body saying
  * what happened, so an operator reading a client's error can tell the proxy's answer from the upstream's.
  */
-import type { HttpResponse } from '../uws.js';
+import type { Downstream } from './downstream.js';
 
 export const LOCAL_REPLY_TEXT: Record<number, string> = {
   400: 'bad request',
   404: 'no route',
+  408: 'request head timeout',
   413: 'request body too large',
   414: 'request target too long',
   431: 'request header fields too large',
@@ -21,6 +22,7 @@ export const LOCAL_REPLY_TEXT: Record<number, string> = {
 const STATUS_LINE: Record<number, string> = {
   400: '400 Bad Request',
   404: '404 Not Found',
+  408: '408 Request Timeout',
   413: '413 Content Too Large',
   414: '414 URI Too Long',
   431: '431 Request Header Fields Too Large',
@@ -40,7 +42,7 @@ export function statusLine(status: number): string {
  * Writes a complete local reply. Must run inside a uWS handler or a cork. `close` asks uWS to close the
  * connection after the reply (for malformed requests the connection's framing cannot be trusted).
  */
-export function writeLocalReply(res: HttpResponse, status: number, detail: string | undefined, close: boolean, extra?: readonly string[]): void {
+export function writeLocalReply(res: Downstream, status: number, detail: string | undefined, close: boolean, extra?: readonly string[]): void {
   res.writeStatus(statusLine(status));
   res.writeHeader('server', 'pillion');
   res.writeHeader('content-type', 'text/plain; charset=utf-8');

@@ -28,10 +28,10 @@ import {
   type CompiledRoute,
   type ResponseBodyKind,
 } from '@pillion/core';
-import type { HttpRequest, HttpResponse } from '../uws.js';
 import { Action, type FilterChain, type FilterChainState, type FilterRequest } from '../wasm/index.js';
 import type { HttpConnection, UpstreamExchange } from '../upstream/http-connection.js';
 import type { ClusterRuntime, PickRequest, UpstreamEndpoint, UpstreamResult } from './cluster-runtime.js';
+import type { Downstream } from './downstream.js';
 import type { HttpListener } from './http-listener.js';
 import { ChunkPool } from './chunk-pool.js';
 import { BREAKER_ADMIT, BREAKER_PROBE, BREAKER_REJECT, failureBreakerOf } from './failure-breaker.js';
@@ -53,12 +53,6 @@ const VIA = '1.1 pillion';
 const NO_BYTES = Buffer.alloc(0);
 const OVERLOADED = ['x-pillion-overloaded', 'true'] as const;
 
-// req.forEach target without a closure per request: uWS calls it synchronously.
-let collecting: string[] = [];
-function collectHeader(name: string, value: string): void {
-  collecting.push(name, value);
-}
-
 const EMPTY = new Uint8Array(0);
 
 const chunkPool = new ChunkPool();
@@ -71,6 +65,26 @@ function copyOut(ab: ArrayBuffer): Buffer {
   return buf;
 }
 
+/**
+ * Refusals of malformed requests are written from the next turn of the event loop, not from the
+ * request handler. uWS goes on parsing the connection's buffered bytes after the handler returns: a
+ * reply ended there lets it hand the bytes after the refused request to the handler as a new request
+ * (a smuggled one). While the refusal is still pending, uWS instead treats such bytes as a pipelined
+ * request and closes the connection, so they are never read as a request.
+ */
+function sendRefusal(x: ProxyExchange): void {
+  x.writeRefusal();
+}
+
+/**
+ * On a codec that cannot pipeline (uWS closes the connection and aborts the pending response when
+ * another request follows on it), the first attempt starts from the next turn: a request pipelined in
+ * the same read aborts this one before anything of it was sent upstream, so it is never half-served.
+ */
+function startDeferred(x: ProxyExchange): void {
+  x.startDeferred();
+}
+
 /** A reply recorded by a filter (FilterRequest.sendLocalReply). */
 interface FilterReply {
   status: number;
@@ -80,7 +94,7 @@ interface FilterReply {
 
 export class ProxyExchange implements UpstreamExchange, PickRequest, FilterRequest {
   private readonly listener: HttpListener;
-  private readonly res: HttpResponse;
+  private readonly res: Downstream;
   private readonly start: number;
   private phase = Phase.Connecting;
   private aborted = false;
@@ -151,8 +165,15 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
   private readonly boundFlush: () => void;
   private flushChunk: Buffer = NO_BYTES;
   private flushEnd = false;
+  /** A refusal waiting for the next turn (see sendRefusal). */
+  private refusalStatus = 0;
+  private refusalDetail: string | undefined = undefined;
 
-  constructor(listener: HttpListener, res: HttpResponse, req: HttpRequest) {
+  /**
+   * Takes over a request whose head the codec has read: `target` is the request target as sent (path
+   * and query), `headers` the fields with lower-case names, `versionMinor` 1 or 0 for HTTP/1.x.
+   */
+  constructor(listener: HttpListener, res: Downstream, method: string, target: string, headers: HeaderList, versionMinor: number) {
     this.listener = listener;
     this.res = res;
     this.start = performance.now();
@@ -161,16 +182,12 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
     listener.stats.listener(listener.slot, 'downstream_cx_total', 1);
     listener.stats.listener(listener.slot, 'downstream_cx_active', 1);
 
-    this.method = req.getCaseSensitiveMethod();
-    const query = req.getQuery();
-    const url = req.getUrl();
-    this.target = query ? `${url}?${query}` : url;
-    collecting = [];
-    req.forEach(collectHeader);
-    this.headers = new HeaderList(collecting);
+    this.method = method;
+    this.target = target;
+    this.headers = headers;
     res.onAborted(this.onAborted.bind(this));
 
-    const verdict = checkRequest(this.method, this.target, this.headers, 1, listener.requestLimits);
+    const verdict = checkRequest(this.method, this.target, this.headers, versionMinor, listener.requestLimits);
     this.path = this.target;
     this.chain = listener.filterChain;
     if (!verdict.ok) {
@@ -243,7 +260,9 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
       return;
     }
     // A filter that wants the whole body decides before anything goes upstream.
-    if (!this.bufferRequest) this.startAttempt();
+    if (this.bufferRequest) return;
+    if (listener.deferForward) setImmediate(startDeferred, this);
+    else this.startAttempt();
   }
 
   // ------------------------------------------------------------------ FilterRequest
@@ -308,7 +327,7 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
     const route = this.route!;
     this.upstreamTarget = query ? `${path}?${query}` : path;
     stripHopByHop(h);
-    this.clientAddress = Buffer.from(this.res.getRemoteAddressAsText()).toString();
+    this.clientAddress = this.listener.clientAddress(this.res);
     const xff = h.get('x-forwarded-for');
     h.set('x-forwarded-for', xff ? `${xff}, ${this.clientAddress}` : this.clientAddress);
     h.set('x-forwarded-proto', 'http');
@@ -322,6 +341,11 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
     const edits = route.config.request_headers;
     for (const name of edits.remove) h.remove(name);
     for (const name in edits.add) h.set(name, edits.add[name]!);
+  }
+
+  startDeferred(): void {
+    if (this.phase === Phase.Done) return;
+    this.startAttempt();
   }
 
   /** Picks an endpoint (walking past ones whose request breaker is full) and asks its pool for a connection. */
@@ -402,8 +426,8 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
     }
   }
 
-  private onRequestData(ab: ArrayBuffer, isLast: boolean): void {
-    // uWS neuters the ArrayBuffer when this returns: copy what must outlive the call.
+  private onRequestData(ab: ArrayBuffer | Buffer, isLast: boolean): void {
+    // uWS neuters the ArrayBuffer when this returns: copy what must outlive the call. A Buffer is ours.
     const n = ab.byteLength;
     this.bytesIn += n;
     const max = this.listener.maxBodyBytes;
@@ -416,7 +440,7 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
     // Chunks that may be needed again (replay for a retry, held for a filter) get their own memory;
     // the rest use pooled memory, given back once written.
     const pooled = this.replay === null && !this.bufferRequest;
-    const chunk = n ? (pooled ? chunkPool.copy(ab) : copyOut(ab)) : NO_BYTES;
+    const chunk = n === 0 ? NO_BYTES : ab instanceof ArrayBuffer ? (pooled ? chunkPool.copy(ab) : copyOut(ab)) : ab;
     if (this.chain !== null && this.requestBodyFiltered(chunk, isLast)) return;
     if (n && this.replay !== null) {
       this.replayBytes += n;
@@ -832,6 +856,9 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
   private onAborted(): void {
     this.aborted = true;
     if (this.phase === Phase.Done) return;
+    const l = this.listener;
+    l.stats.listener(l.slot, 'downstream_aborted', 1);
+    if (this.requestWritten) l.stats.listener(l.slot, 'downstream_aborted_forwarded', 1);
     this.dropUpstream();
     this.finish();
   }
@@ -876,12 +903,31 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
     this.finish();
   }
 
+  /**
+   * A reply the proxy makes itself. `close` marks a refusal of a request whose framing cannot be
+   * trusted: it is answered with `connection: close` from the next turn (see sendRefusal) and nothing
+   * the client sent after it is read.
+   */
   private localReply(status: number, detail: string | undefined, close: boolean): void {
     if (this.aborted || this.phase === Phase.Done) return;
     this.status = status;
     this.listener.stats.listener(this.listener.slot, 'local_replies', 1);
-    writeLocalReply(this.res, status, detail, close || this.listener.draining);
+    if (close) {
+      this.listener.stats.listener(this.listener.slot, 'refused_requests', 1);
+      this.refusalStatus = status;
+      this.refusalDetail = detail;
+      setImmediate(sendRefusal, this);
+    } else writeLocalReply(this.res, status, detail, this.listener.draining);
     this.finish();
+  }
+
+  /** Writes a refusal held back by localReply, unless the client went away (or pipelined) meanwhile. */
+  writeRefusal(): void {
+    if (this.aborted) {
+      this.listener.stats.listener(this.listener.slot, 'refusals_unsent', 1);
+      return;
+    }
+    this.res.cork(() => writeLocalReply(this.res, this.refusalStatus, this.refusalDetail, true));
   }
 
   /** Counts and logs the exchange, once. */

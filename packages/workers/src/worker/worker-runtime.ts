@@ -9,7 +9,9 @@ import { CONTROL_CHANNEL, STATUS_CHANNEL, type ControlMessage, type RuntimeSnaps
 import { loadUws, type Uws } from '../uws.js';
 import type { EndpointPool } from '../upstream/endpoint-pool.js';
 import { ClusterRuntime } from './cluster-runtime.js';
-import { HttpListener } from './http-listener.js';
+import type { HttpListener } from './http-listener.js';
+import { StrictHttpListener } from './strict-listener.js';
+import { UwsHttpListener } from './uws-listener.js';
 import { WorkerFilters } from './filter-chains.js';
 
 const FILTER_REPORT_MS = 1000;
@@ -65,7 +67,8 @@ export class WorkerRuntime {
     try {
       for (const l of this.config.listeners) {
         if (l.protocol !== 'http') continue;
-        const listener = new HttpListener(this.uws, l, this.snapshot.listenerSlots[l.name]!, this);
+        const slot = this.snapshot.listenerSlots[l.name]!;
+        const listener: HttpListener = l.codec === 'http1-strict' ? new StrictHttpListener(l, slot, this) : new UwsHttpListener(this.uws, l, slot, this);
         listener.filterChain = this.filters.chainFor(l.name, this.snapshot.filters?.[l.name], null);
         this.listeners.push(listener);
         await listener.listen();

@@ -1,0 +1,143 @@
+/**
+ * Node's HTTP/1.1 server (`codec: http1-strict`) seen through the Downstream interface: one request
+ * and its response. Node frames the response itself (Content-Length when the pipeline declares one,
+ * chunked otherwise, close-delimited for HTTP/1.0 clients) and orders pipelined responses.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Downstream } from './downstream.js';
+
+const EMPTY = Buffer.alloc(0);
+
+export class NodeDownstream implements Downstream {
+  private statusCode = 200;
+  private reason = '';
+  /** Header fields as written, name and value alternating (Node's raw writeHead form). */
+  private fields: string[] = [];
+  private headWritten = false;
+  private offset = 0;
+  private writable: ((offset: number) => boolean) | null = null;
+  private aborted: (() => void) | null = null;
+  private ended = false;
+  /** Set by end(_, true): the connection closes after this response. */
+  closeAfter = false;
+
+  constructor(
+    readonly req: IncomingMessage,
+    readonly res: ServerResponse,
+    readonly remoteAddress: string,
+  ) {
+    res.once('close', this.onClose.bind(this));
+    res.on('drain', this.onDrain.bind(this));
+  }
+
+  private onClose(): void {
+    if (this.ended && this.res.writableFinished) return;
+    const h = this.aborted;
+    this.aborted = null;
+    if (h !== null) h();
+  }
+
+  private onDrain(): void {
+    const h = this.writable;
+    if (h !== null && h(this.offset)) this.writable = null;
+  }
+
+  onAborted(handler: () => void): void {
+    this.aborted = handler;
+  }
+
+  onData(handler: (chunk: Buffer, isLast: boolean) => void): void {
+    const req = this.req;
+    req.on('data', (chunk: Buffer) => handler(chunk, false));
+    req.once('end', () => handler(EMPTY, true));
+  }
+
+  pause(): void {
+    this.req.pause();
+  }
+
+  resume(): void {
+    this.req.resume();
+  }
+
+  cork(cb: () => void): void {
+    const res = this.res;
+    res.cork();
+    try {
+      cb();
+    } finally {
+      res.uncork();
+    }
+  }
+
+  writeStatus(status: string): void {
+    const sp = status.indexOf(' ');
+    this.statusCode = Number(sp === -1 ? status : status.slice(0, sp));
+    this.reason = sp === -1 ? '' : status.slice(sp + 1);
+  }
+
+  writeHeader(name: string, value: string | Buffer): void {
+    // A Buffer carries bytes >= 0x80 as received; Node writes header strings as latin1, byte for byte.
+    this.fields.push(name, typeof value === 'string' ? value : value.toString('latin1'));
+  }
+
+  private writeHead(length: number): void {
+    if (this.headWritten) return;
+    this.headWritten = true;
+    const f = this.fields;
+    if (length >= 0) f.push('content-length', String(length));
+    if (this.closeAfter) f.push('connection', 'close');
+    const res = this.res;
+    if (this.reason) res.writeHead(this.statusCode, this.reason, f);
+    else res.writeHead(this.statusCode, f);
+  }
+
+  write(chunk: Buffer | string): boolean {
+    this.writeHead(-1);
+    this.offset += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    return this.res.write(chunk);
+  }
+
+  end(body?: Buffer | string, closeConnection?: boolean): void {
+    if (closeConnection) this.closeAfter = true;
+    if (!this.headWritten) this.writeHead(body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length);
+    this.ended = true;
+    this.res.end(body);
+  }
+
+  endWithoutBody(reportedContentLength?: number, closeConnection?: boolean): void {
+    if (closeConnection) this.closeAfter = true;
+    // HEAD, 204 and 304: Node sends no body for them; the length (of the body a GET would get) is kept.
+    this.writeHead(reportedContentLength ?? -1);
+    this.ended = true;
+    this.res.end();
+  }
+
+  tryEnd(chunk: Buffer | string, totalSize: number): [boolean, boolean] {
+    this.writeHead(totalSize);
+    const n = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
+    this.offset += n;
+    if (this.offset >= totalSize) {
+      this.ended = true;
+      this.res.end(n ? chunk : undefined);
+      return [true, true];
+    }
+    // Node takes every byte (buffering what the socket cannot take yet) and reports backpressure.
+    const ok = n === 0 ? true : this.res.write(chunk);
+    return [ok, false];
+  }
+
+  getWriteOffset(): number {
+    return this.offset;
+  }
+
+  onWritable(handler: (offset: number) => boolean): void {
+    this.writable = handler;
+  }
+
+  close(): void {
+    this.ended = true;
+    this.res.destroy();
+    this.req.socket.destroy();
+  }
+}

@@ -1,0 +1,230 @@
+/**
+ * The strict HTTP/1.1 codec (`codec: http1-strict`): Node's own server (llhttp, strict mode) on the
+ * shared port. What it adds over uWS, for edges that need full RFC 9112 behaviour:
+ * - pipelined requests are answered in order, each forwarded only after the one before it was
+ *   answered; reading pauses once `max_pipelined_requests` wait behind the one in flight;
+ * - every malformed or ambiguous request is answered at once (400, 408, 413, 414, 431, 501) with
+ *   `connection: close`, after the responses to the requests before it, and nothing after it is read;
+ * - a request head must be complete within `timeouts.header_read`; idle connections close after
+ *   `timeouts.idle`.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { HeaderList, type HttpListenerConfig } from '@pillion/core';
+import { listenShared } from '../l4/listen-shared.js';
+import type { Logger } from '../logger.js';
+import type { Downstream } from './downstream.js';
+import { HttpListener, type HttpHost } from './http-listener.js';
+import { LOCAL_REPLY_TEXT, statusLine } from './local-reply.js';
+import { NodeDownstream } from './node-downstream.js';
+import { ProxyExchange } from './proxy-exchange.js';
+
+/** Bytes of request line allowed beyond the URI limit (method, version, spaces, CRLF). */
+const REQUEST_LINE_SLACK = 64;
+/** How often Node looks for connections over the head-read timeout (it checks none by default for 30 s). */
+const MAX_CHECK_INTERVAL_MS = 1000;
+
+/** One downstream connection's queue: the request in flight and the ones read behind it. */
+class Connection {
+  current: NodeDownstream | null = null;
+  readonly waiting: NodeDownstream[] = [];
+  /** A refused request or a parse error was seen: nothing after it is served. */
+  condemned = false;
+  /** A parse error to answer once the responses before it are written. */
+  refusal: { status: number; detail: string } | null = null;
+  paused = false;
+  constructor(readonly socket: Socket) {}
+}
+
+const connections = new WeakMap<Socket, Connection>();
+
+export class StrictHttpListener extends HttpListener {
+  private server: Server | null = null;
+
+  constructor(config: HttpListenerConfig, slot: number, runtime: HttpHost) {
+    super(config, slot, runtime);
+  }
+
+  async listen(): Promise<void> {
+    const c = this.config;
+    const server = createServer({
+      maxHeaderSize: c.limits.max_request_headers_bytes + c.limits.max_uri_bytes + REQUEST_LINE_SLACK,
+      // Pillion's own request rules decide these (with its own replies), after llhttp's framing checks.
+      requireHostHeader: false,
+      joinDuplicateHeaders: false,
+      insecureHTTPParser: false,
+      keepAlive: false,
+      connectionsCheckingInterval: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(100, c.timeouts.header_read / 2)),
+    });
+    this.applyTimeouts(server);
+    // Every field reaches the request rules, which answer 431 over the listener's limit.
+    server.maxHeadersCount = 0;
+    server.on('request', this.onRequest.bind(this));
+    server.on('clientError', this.onClientError.bind(this));
+    server.on('connect', this.onConnectMethod.bind(this));
+    this.server = server;
+    await listenShared(server, c.address, c.port);
+  }
+
+  override update(config: HttpListenerConfig): void {
+    super.update(config);
+    if (this.server) this.applyTimeouts(this.server);
+  }
+
+  private applyTimeouts(server: Server): void {
+    const t = this.config.timeouts;
+    server.headersTimeout = t.header_read;
+    server.requestTimeout = 0; // bodies stream for as long as the route's timeout allows
+    server.keepAliveTimeout = t.idle;
+    server.timeout = 0;
+  }
+
+  private connectionOf(socket: Socket): Connection {
+    let c = connections.get(socket);
+    if (c === undefined) {
+      c = new Connection(socket);
+      connections.set(socket, c);
+    }
+    return c;
+  }
+
+  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const c = this.connectionOf(req.socket);
+    if (c.condemned) {
+      // Read behind a refused request or bad bytes: never served. The socket closes after the refusal.
+      req.resume();
+      return;
+    }
+    const d = new NodeDownstream(req, res, req.socket.remoteAddress ?? '');
+    res.once('finish', () => this.next(c, d));
+    res.once('close', () => this.next(c, d));
+    if (c.current === null) {
+      this.start(c, d);
+      return;
+    }
+    this.stats.listener(this.slot, 'pipelined_requests', 1);
+    c.waiting.push(d);
+    if (!c.paused && c.waiting.length >= this.config.max_pipelined_requests) pauseReading(c);
+  }
+
+  private start(c: Connection, d: NodeDownstream): void {
+    c.current = d;
+    const req = d.req;
+    const raw = req.rawHeaders;
+    for (let i = 0; i < raw.length; i += 2) raw[i] = raw[i]!.toLowerCase();
+    new ProxyExchange(this, d, req.method ?? '', req.url ?? '', new HeaderList(raw), req.httpVersionMajor === 1 ? req.httpVersionMinor : -1);
+  }
+
+  /** The response in flight has ended (or its connection went away): serve the next one read. */
+  private next(c: Connection, d: NodeDownstream): void {
+    if (c.current !== d) return;
+    c.current = null;
+    if (d.closeAfter || c.socket.destroyed) {
+      // Requests read behind a refused one are never served; the socket closes after the refusal.
+      c.condemned = true;
+      c.waiting.length = 0;
+      c.refusal = null;
+      return;
+    }
+    const n = c.waiting.shift();
+    if (c.paused && c.waiting.length < this.config.max_pipelined_requests) resumeReading(c);
+    if (n !== undefined) this.start(c, n);
+    else if (c.refusal !== null) this.writeRefusal(c);
+  }
+
+  /** llhttp refused the bytes (or the head timed out): answer after the responses before it, then close. */
+  private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    const c = this.connectionOf(socket);
+    if (c.condemned || socket.destroyed || !socket.writable || err.code === 'ECONNRESET') {
+      socket.destroy();
+      return;
+    }
+    c.condemned = true;
+    const status = statusOfParseError(err.code);
+    if (status === 408) this.stats.listener(this.slot, 'header_read_timeouts', 1);
+    this.stats.listener(this.slot, 'refused_requests', 1);
+    this.stats.listener(this.slot, 'local_replies', 1);
+    c.refusal = { status, detail: detailOfParseError(err) };
+    // Requests read before the bad bytes are answered first, in order; then the refusal.
+    if (c.current === null && c.waiting.length === 0) this.writeRefusal(c);
+  }
+
+  private writeRefusal(c: Connection): void {
+    const r = c.refusal!;
+    c.refusal = null;
+    const text = LOCAL_REPLY_TEXT[r.status] ?? 'error';
+    const body = r.detail ? `${text}: ${r.detail}\n` : `${text}\n`;
+    c.socket.end(
+      `HTTP/1.1 ${statusLine(r.status)}\r\nserver: pillion\r\ncontent-type: text/plain; charset=utf-8\r\n` +
+        `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    );
+    c.socket.destroySoon();
+  }
+
+  /** CONNECT tunnels are not proxied: refuse like any request the proxy cannot serve. */
+  private onConnectMethod(_req: IncomingMessage, socket: Socket): void {
+    const c = this.connectionOf(socket);
+    c.condemned = true;
+    this.stats.listener(this.slot, 'refused_requests', 1);
+    this.stats.listener(this.slot, 'local_replies', 1);
+    c.refusal = { status: 501, detail: 'CONNECT is not supported' };
+    if (c.current === null && c.waiting.length === 0) this.writeRefusal(c);
+  }
+
+  clientAddress(res: Downstream): string {
+    return (res as NodeDownstream).remoteAddress;
+  }
+
+  stopAccepting(): void {
+    this.draining = true;
+    this.server?.close();
+  }
+
+  close(_log: Logger): void {
+    this.stopAccepting();
+    if (this.server) {
+      this.server.closeAllConnections();
+      this.server = null;
+    }
+  }
+}
+
+/**
+ * Holds a connection's reading. Node's server pauses its parser while `_paused` is set (its own flag
+ * for outgoing backpressure), and only resumes a socket it paused itself when that flag is clear: a
+ * request body read meanwhile cannot restart the socket behind our back.
+ */
+function pauseReading(c: Connection): void {
+  c.paused = true;
+  const s = c.socket as Socket & { _paused?: boolean };
+  s._paused = true;
+  s.pause();
+}
+
+function resumeReading(c: Connection): void {
+  c.paused = false;
+  const s = c.socket as Socket & { _paused?: boolean; parser?: { resume(): void } | null };
+  s._paused = false;
+  s.parser?.resume();
+  s.resume();
+}
+
+function statusOfParseError(code: string | undefined): number {
+  switch (code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return 431;
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+    case 'HPE_HEADERS_TIMEOUT':
+      return 408;
+    case 'HPE_INVALID_METHOD':
+    case 'HPE_INVALID_URL':
+    case 'HPE_INVALID_VERSION':
+    default:
+      return 400;
+  }
+}
+
+function detailOfParseError(err: NodeJS.ErrnoException & { reason?: string }): string {
+  // llhttp's reason ("Invalid header value char") says which rule the request broke; no client bytes.
+  return (err.reason ?? err.code ?? '').replace(/[^\x20-\x7e]/g, '');
+}
