@@ -174,9 +174,9 @@ describe('command line', () => {
 describe('peers', () => {
   it('runs multi-worker peers at 1 and at the default count, grouped by count', () => {
     expect(peerVariants(PEER_KINDS, 2).map((v) => v.id)).toEqual([
-      'direct', 'pillion-1', 'http-proxy', 'nginx-1', 'haproxy-1', 'pillion-2', 'nginx-2', 'haproxy-2',
+      'direct', 'pillion-1', 'pillion-strict-1', 'http-proxy', 'nginx-1', 'haproxy-1', 'pillion-2', 'pillion-strict-2', 'nginx-2', 'haproxy-2',
     ]);
-    expect(peerVariants(PEER_KINDS, 1).map((v) => v.id)).toEqual(['direct', 'pillion-1', 'http-proxy', 'nginx-1', 'haproxy-1']);
+    expect(peerVariants(PEER_KINDS, 1).map((v) => v.id)).toEqual(['direct', 'pillion-1', 'pillion-strict-1', 'http-proxy', 'nginx-1', 'haproxy-1']);
   });
 
   it('selects by kind or by id', () => {

@@ -8,7 +8,7 @@ export const USAGE = `usage: pnpm bench [scenario ...] [options]
   --duration S      seconds per measured run (default 10)
   --warmup S        seconds of unmeasured load per peer before the first round (default 2)
   --repeats N       rounds; peers run interleaved, A B A B (default 3)
-  --peers LIST      only these peer kinds or ids, comma separated (direct,pillion,http-proxy,nginx,haproxy,pillion-1,...)
+  --peers LIST      only these peer kinds or ids, comma separated (direct,pillion,pillion-strict,http-proxy,nginx,haproxy,pillion-1,...)
   --workers N       the "default" worker count for multi-worker peers (default: available cores)
   --list            list scenarios and peers, then exit
   --report          rewrite docs/benchmarks.md from bench/results/latest.json, then exit

@@ -1,13 +1,13 @@
 // The peers every scenario is measured against, in table order. A new peer is a file
 // exporting a PeerKind, listed here.
 import direct from './direct.js';
-import pillion from './pillion.js';
+import pillion, { pillionStrict } from './pillion.js';
 import httpProxy from './http-proxy.js';
 import nginx from './nginx.js';
 import haproxy from './haproxy.js';
 
 /** @type {ReadonlyArray<import('../lib/types.js').PeerKind>} */
-export const PEER_KINDS = [direct, pillion, httpProxy, nginx, haproxy];
+export const PEER_KINDS = [direct, pillion, pillionStrict, httpProxy, nginx, haproxy];
 
 /**
  * Concrete peers: multi-worker kinds once with 1 worker and once with `defaultWorkers`

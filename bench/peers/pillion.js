@@ -11,9 +11,10 @@ const binOf = (root) => path.join(root, 'packages/workers/bin/pillion.js');
 
 /**
  * The config every Pillion run gets: one HTTP listener, one route, one cluster holding the
- * shared upstream; a scenario may adjust it.
+ * shared upstream; a scenario may adjust it. `codec` is the listener's HTTP/1.1 codec when not
+ * the default (uws).
  * @param {{ port: number, adminPort: number, upstream: { host: string, port: number }, workers: number,
- *           accessLogOff: boolean, scenario?: import('../lib/types.js').Scenario }} o
+ *           accessLogOff: boolean, codec?: string, scenario?: import('../lib/types.js').Scenario }} o
  * @returns {import('../lib/types.js').PillionConfig}
  */
 export function pillionConfig(o) {
@@ -27,6 +28,7 @@ export function pillionConfig(o) {
         protocol: 'http',
         address: '127.0.0.1',
         port: o.port,
+        ...(o.codec ? { codec: o.codec } : {}),
         routes: [{ match: { prefix: '/' }, cluster: 'up' }],
       },
     ],
@@ -53,10 +55,16 @@ async function versionOf(root) {
   return git.code === 0 ? `${pkg.version} (${git.output})` : pkg.version;
 }
 
-/** @type {import('../lib/types.js').PeerKind} */
-const pillion = {
-  name: 'pillion',
-  describe: 'Pillion through its CLI, `--workers N --log-level warn`, default pools, access log off when the config accepts it',
+/**
+ * Pillion with one HTTP/1.1 codec: `pillion` is the default (uWS), `pillion-strict` the
+ * http1-strict codec (Node's llhttp server), so the two are measured side by side.
+ * @param {string} name
+ * @param {string | undefined} codec
+ * @returns {import('../lib/types.js').PeerKind}
+ */
+export const pillionKind = (name, codec) => ({
+  name,
+  describe: `Pillion through its CLI, \`--workers N --log-level warn\`, default pools, access log off when the config accepts it${codec ? `, \`codec: ${codec}\`` : ''}`,
   multiWorker: true,
   async probe({ root, dir }) {
     if (!existsSync(path.join(root, 'packages/workers/dist/cli.js'))) {
@@ -64,14 +72,14 @@ const pillion = {
     }
     const base = { port: 8080, adminPort: 9901, upstream: { host: '127.0.0.1', port: 9001 }, workers: 1 };
     const file = path.join(dir, 'probe.json');
-    const plain = await validates(root, file, pillionConfig({ ...base, accessLogOff: false }));
+    const plain = await validates(root, file, pillionConfig({ ...base, codec, accessLogOff: false }));
     if (plain.code !== 0) return { ok: false, reason: `\`pillion validate\` rejects the bench config: ${plain.output}` };
-    const quiet = await validates(root, file, pillionConfig({ ...base, accessLogOff: true }));
+    const quiet = await validates(root, file, pillionConfig({ ...base, codec, accessLogOff: true }));
     return { ok: true, version: await versionOf(root), facts: { accessLogOff: quiet.code === 0 } };
   },
   async start(ctx) {
     const adminPort = await freePort();
-    const config = pillionConfig({ ...ctx, adminPort, accessLogOff: ctx.facts.accessLogOff === true });
+    const config = pillionConfig({ ...ctx, adminPort, codec, accessLogOff: ctx.facts.accessLogOff === true });
     const file = path.join(ctx.dir, 'pillion.json');
     writeFileSync(file, JSON.stringify(config, null, 2));
     const child = startChild(
@@ -90,6 +98,7 @@ const pillion = {
     }
     return { url, pid: child.pid, stop: () => child.stop('SIGTERM', 10_000) };
   },
-};
+});
 
-export default pillion;
+export default pillionKind('pillion', undefined);
+export const pillionStrict = pillionKind('pillion-strict', 'http1-strict');
