@@ -19,6 +19,8 @@ const bad: [string, (d: Doc) => unknown, string, string][] = [
   ['port not a number', (d) => ((d.listeners[0] as any).port = '8080'), 'listeners[0].port', 'must be a number'],
   ['missing port', (d) => delete (d.listeners[0] as any).port, 'listeners[0].port', 'is required'],
   ['bad protocol', (d) => ((d.listeners[0] as any).protocol = 'quic'), 'listeners[0].protocol', 'protocol must be one of http, tcp, udp'],
+  ['bad codec', (d) => ((d.listeners[0] as any).codec = 'h2'), 'listeners[0].codec', 'must be one of uws, http1-strict'],
+  ['max_pipelined_requests 0', (d) => ((d.listeners[0] as any).max_pipelined_requests = 0), 'listeners[0].max_pipelined_requests', ''],
   ['no listeners', (d) => ({ ...d, listeners: [] }), 'listeners', 'at least one listener'],
   ['no routes', (d) => ((d.listeners[0] as any).routes = []), 'listeners[0].routes', 'at least one route'],
   ['unknown cluster in route', (d) => ((d.listeners[0] as any).routes[0].cluster = 'nope'), 'listeners[0].routes[0].cluster', 'unknown cluster "nope"'],
@@ -98,7 +100,9 @@ describe('config defaults', () => {
     expect(l.address).toBe('127.0.0.1');
     if (l.protocol !== 'http') throw new Error('expected http');
     expect(l.filters).toEqual([]);
-    expect(l.timeouts).toEqual({ request: 60_000, idle: 60_000 });
+    expect(l.timeouts).toEqual({ request: 60_000, idle: 60_000, header_read: 10_000 });
+    expect(l.codec).toBe('uws');
+    expect(l.max_pipelined_requests).toBe(16);
     expect(l.limits.max_request_headers_bytes).toBe(16 * 1024);
     const cl = c.clusters[0]!;
     expect(cl.connect_timeout).toBe(1000);

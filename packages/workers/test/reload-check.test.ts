@@ -30,6 +30,7 @@ describe('what a reload may change', () => {
     ['a new cluster applies', (d) => d.clusters.push({ name: 'other', endpoints: [] }), []],
     ['the log level applies', (d) => (d.log = { level: 'debug' }), []],
     ['a listener port needs a restart', (d) => (d.listeners[1].port = 8090), ['listeners[1].port']],
+    ['a listener codec needs a restart', (d) => ((d.listeners[1] as any).codec = 'http1-strict'), ['listeners[1].codec']],
     ['a listener address needs a restart', (d) => ((d.listeners[0] as any).address = '0.0.0.0'), ['listeners[0].address']],
     ['a new listener needs a restart', (d) => d.listeners.push({ name: 'web3', protocol: 'http', port: 8082, routes: [{ match: { prefix: '/' }, cluster: 'api' }] }), ['listeners[2]']],
     ['a removed listener needs a restart', (d) => d.listeners.pop(), ['listeners']],
