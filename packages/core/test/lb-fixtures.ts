@@ -31,6 +31,9 @@ export class TestContext implements PickContext {
   walkFirst = 0;
   walkSalt = 0;
   walkGroup = 0;
+  walkEpoch = 0;
+  walkStart = 0;
+  walkLast = -1;
   /** Active requests by slot. */
   active: number[] = [];
 

@@ -150,3 +150,61 @@ describe('walking on', () => {
     expect(new Set(seen).size).toBe(3);
   });
 });
+
+describe('a retry after the cluster shrank under the request', () => {
+  const policies = ['round-robin', 'random', 'least-request', 'ring-hash', 'maglev'] as const;
+
+  /** A request whose attempt 0 goes to 1002, the second endpoint (the case that read past the shrunk set). */
+  function toSecond(p: Process, w: ReturnType<Process['worker']>, policy: (typeof policies)[number]) {
+    for (let k = 0; k < 200; k++) {
+      const req = request({ 'x-user': `u${k}` });
+      if (w.pick(req, 0)!.port === 1002) return req;
+      if (policy === 'least-request') p.state.addEndpoint(p.slotOf(1001), 'rq_active', 1); // sway the next one
+    }
+    throw new Error('no request goes to 1002');
+  }
+
+  it.each(policies.flatMap((policy) => [undefined, 'z1'].map((local_zone) => ({ policy, local_zone }))))(
+    '$policy (local zone $local_zone): 1002 ejected after 5 x 503 on attempt 0, attempts 1..3 go to 1001, never throw',
+    ({ policy, local_zone }) => {
+      const p = new Process(
+        configWith({
+          endpoints: [
+            { port: 1001, zone: 'z1' },
+            { port: 1002, zone: 'z1' },
+          ],
+          lb: { policy, hash_on: policy === 'ring-hash' || policy === 'maglev' ? 'header:x-user' : undefined, local_zone },
+          outlier_detection: { consecutive_5xx: 5 },
+        }),
+      );
+      const w = p.worker(0, () => 0.99);
+      const bad = w.endpoints.find((e) => e.port === 1002)!;
+      for (let i = 0; i < 4; i++) w.onResult(bad, 503);
+      const req = toSecond(p, w, policy);
+      w.onResult(bad, 503); // the fifth: ejected, the generation moves before the retry
+      expect([1, 2, 3].map((attempt) => w.pick(req, attempt)?.port)).toEqual([1001, 1001, 1001]);
+    },
+  );
+
+  it.each(policies)('%s: every endpoint gone before the retry: attempts 1..3 answer null', (policy) => {
+    const hashOn = policy === 'ring-hash' || policy === 'maglev' ? 'header:x-user' : undefined;
+    const p = new Process(configWith({ endpoints: [{ port: 1001 }, { port: 1002 }, { port: 1003 }], lb: { policy, hash_on: hashOn } }));
+    const w = p.worker(1);
+    const req = request({ 'x-user': 'someone' });
+    expect(w.pick(req, 0)).not.toBeNull();
+    for (const port of [1001, 1002, 1003]) p.state.setEndpoint(p.slotOf(port), 'state', EndpointState.Draining);
+    p.bump();
+    expect([1, 2, 3].map((attempt) => w.pick(req, attempt))).toEqual([null, null, null]);
+  });
+
+  it('a health check marking the last endpoint down between attempts: the retry walks the new set', () => {
+    const p = new Process(configWith({ endpoints: [{ port: 1001 }, { port: 1002 }, { port: 1003 }], lb: { policy: 'least-request', choices: 3 } }));
+    const w = p.worker(0, () => 0.99);
+    const req = request();
+    expect(w.pick(req, 0)!.port).toBe(1003);
+    p.state.orEndpoint(p.slotOf(1003), 'health', HEALTH_ACTIVE_FAILED);
+    p.bump();
+    const walk = [1, 2].map((attempt) => w.pick(req, attempt)!.port);
+    expect(new Set(walk)).toEqual(new Set([1001, 1002]));
+  });
+});

@@ -13,6 +13,9 @@ export interface ClusterLbConfig extends LbPolicyConfig {
   readonly min_cluster_size?: number;
 }
 
+/** Builds made by every balancer of this thread: each build's epoch. */
+let builds = 0;
+
 /**
  * One cluster's balancer in one worker: the host set in front of the policy's picker. The worker
  * calls update() whenever it sees endpoint state change (an unchanged set costs a comparison, no
@@ -23,6 +26,8 @@ export class ClusterBalancer {
   private readonly picker: Picker;
   private readonly zoneAware: ZoneAwarePicker | null;
   private current: HostSet = { hosts: [], panic: false, healthyCount: 0, totalCount: 0, zoneCapacity: new Map() };
+  /** Which build the picker holds: unique over every balancer of the thread, never 0. */
+  private epoch = 0;
 
   constructor(lb: ClusterLbConfig) {
     this.panicThreshold = lb.panic_threshold;
@@ -58,13 +63,43 @@ export class ClusterBalancer {
     return true;
   }
 
-  /** The SharedState slot of the endpoint to use, or -1 when no endpoint may be chosen. */
+  /**
+   * The SharedState slot of the endpoint to use, or -1 when no endpoint may be chosen.
+   *
+   * A picker's walk scratch (ctx.walk*) holds indexes into the host set it was written against. When
+   * the set was rebuilt between two attempts of one request (an ejection, a health change, an admin
+   * edit: any move of the membership generation), a later attempt does not walk on from those
+   * indexes: it starts a fresh walk over the new set, as a first pick that steps past the slot the
+   * previous attempt used when another host is there. Over the picker itself, attempt 0 costs three
+   * number writes into ctx and a bounds check; nothing is allocated.
+   */
   pick(ctx: PickContext, attempt: number): number {
-    const i = this.picker.pick(ctx, attempt);
-    return i < 0 ? -1 : this.current.hosts[i].slot;
+    const hosts = this.current.hosts;
+    let i: number;
+    if (attempt === 0) {
+      ctx.walkEpoch = this.epoch;
+      ctx.walkStart = 0;
+      i = this.picker.pick(ctx, 0);
+    } else if (ctx.walkEpoch === this.epoch && attempt > ctx.walkStart) {
+      i = this.picker.pick(ctx, attempt - ctx.walkStart);
+    } else {
+      // Rebuilt since the walk began (or the scratch belongs to no walk of this balancer): restart.
+      ctx.walkEpoch = this.epoch;
+      ctx.walkStart = attempt;
+      i = this.picker.pick(ctx, 0);
+      if (i >= 0 && i < hosts.length && hosts[i].slot === ctx.walkLast && hosts.length > 1) {
+        ctx.walkStart = attempt - 1;
+        i = this.picker.pick(ctx, 1);
+      }
+    }
+    // A picker never answers outside the set it was built over; should one ever do, no endpoint.
+    const slot = i >= 0 && i < hosts.length ? hosts[i].slot : -1;
+    ctx.walkLast = slot;
+    return slot;
   }
 
   private rebuild(): void {
+    this.epoch = ++builds;
     const set = this.current;
     if (this.zoneAware !== null) this.zoneAware.update(set.hosts, set.zoneCapacity, set.panic);
     else this.picker.build(set.hosts);

@@ -39,6 +39,16 @@ export interface PickContext {
   walkSalt: number;
   /** Scratch: zone group chosen on attempt 0 (zone-aware wrapper). */
   walkGroup: number;
+  /**
+   * Scratch of `ClusterBalancer`: the build the `walk*` fields above index into. A later attempt
+   * against another build (the host set changed between attempts) starts a fresh walk rather than
+   * reading indexes of the old set. 0: none yet.
+   */
+  walkEpoch: number;
+  /** Scratch of `ClusterBalancer`: the attempt number the current walk started at (the picker sees attempt - walkStart). */
+  walkStart: number;
+  /** Scratch of `ClusterBalancer`: the slot the previous attempt returned (-1: none), avoided by a fresh walk. */
+  walkLast: number;
 }
 
 export interface Picker {

@@ -6,10 +6,14 @@
  * onto its neighbour. Retries are rare; they do not follow weights.
  */
 export function walkDistinct(first: number, salt: number, attempt: number, n: number): number {
-  if (attempt === 0 || n <= 1) return first;
+  if (n <= 0) return -1;
+  // `first` comes from the same build unless a caller reused the scratch across a rebuild (the
+  // balancer restarts the walk then): even so, never hand back an index outside 0..n-1.
+  const f = first >= 0 && first < n ? first : (first >>> 0) % n;
+  if (attempt === 0 || n === 1) return f;
   const others = n - 1;
   const step = 1 + ((salt + attempt - 1) % others);
-  return (first + step) % n;
+  return (f + step) % n;
 }
 
 /** A unsigned 32-bit salt from a uniform draw in [0, 1). */

@@ -132,20 +132,27 @@ export class ZoneAwarePicker implements Picker {
     if (attempt === 0) {
       const g = this.modeNow === 'local' ? 0 : this.chooseGroup(ctx.random());
       ctx.walkGroup = g;
-      const group = this.groups[g];
-      return group.indices[group.picker.pick(ctx, 0)];
+      return this.inGroup(this.groups[g], ctx, 0);
     }
     // Walk the chosen group first, then the others (local first): every host once before repeats.
-    const chosen = ctx.walkGroup;
+    // A group number from another build (the caller reused the scratch across a rebuild) falls back to local.
+    const groups = this.groups;
+    const chosen = ctx.walkGroup >= 0 && ctx.walkGroup < groups.length ? ctx.walkGroup : 0;
     let offset = attempt % this.n;
-    for (let j = 0; j < this.groups.length; j++) {
+    for (let j = 0; j < groups.length; j++) {
       const g = j === 0 ? chosen : j <= chosen ? j - 1 : j;
-      const group = this.groups[g];
+      const group = groups[g];
       const size = group.indices.length;
-      if (offset < size) return group.indices[group.picker.pick(ctx, offset)];
+      if (offset < size) return this.inGroup(group, ctx, offset);
       offset -= size;
     }
     return -1;
+  }
+
+  /** The host index of the group's pick, or -1 should the group's picker answer out of its range. */
+  private inGroup(group: Group, ctx: PickContext, attempt: number): number {
+    const k = group.picker.pick(ctx, attempt);
+    return k >= 0 && k < group.indices.length ? group.indices[k] : -1;
   }
 
   private chooseGroup(u: number): number {

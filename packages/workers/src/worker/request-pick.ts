@@ -18,6 +18,10 @@ export class RequestPick implements PickContext {
   walkFirst = 0;
   walkSalt = 0;
   walkGroup = 0;
+  /** 0: no walk yet, so a later attempt on a fresh object starts one (see ClusterBalancer.pick). */
+  walkEpoch = 0;
+  walkStart = 0;
+  walkLast = -1;
 
   constructor(readonly source: PickSource) {}
 
