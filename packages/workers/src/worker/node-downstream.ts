@@ -135,6 +135,17 @@ export class NodeDownstream implements Downstream {
     this.writable = handler;
   }
 
+  /**
+   * The request can never complete (its body broke the framing): the exchange sees it as aborted, and
+   * the response is no longer written through this object.
+   */
+  abandon(): void {
+    this.ended = true;
+    const h = this.aborted;
+    this.aborted = null;
+    if (h !== null) h();
+  }
+
   close(): void {
     this.ended = true;
     this.res.destroy();

@@ -145,8 +145,21 @@ export class StrictHttpListener extends HttpListener {
     this.stats.listener(this.slot, 'refused_requests', 1);
     this.stats.listener(this.slot, 'local_replies', 1);
     c.refusal = { status, detail: detailOfParseError(err) };
+    const current = c.current;
+    if (current !== null && !current.req.complete) {
+      // The bad bytes are in the body of the request in flight (a broken chunk size): it can never
+      // complete. Abandon it; answer the refusal if its response has not started, else just close.
+      c.current = null;
+      c.waiting.length = 0;
+      current.abandon();
+      if (current.res.headersSent) {
+        c.refusal = null;
+        socket.destroy();
+      } else this.writeRefusal(c);
+      return;
+    }
     // Requests read before the bad bytes are answered first, in order; then the refusal.
-    if (c.current === null && c.waiting.length === 0) this.writeRefusal(c);
+    if (current === null && c.waiting.length === 0) this.writeRefusal(c);
   }
 
   private writeRefusal(c: Connection): void {
