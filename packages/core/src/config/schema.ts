@@ -47,9 +47,10 @@ const headerValue = z.string().refine((s) => !/[\0\r\n]/.test(s), 'must not cont
 // ---------------------------------------------------------------- limits
 
 /**
- * uWS closes a connection without a response when a request has more than 48 header fields or about
- * 64 KiB of head; Pillion's own limits sit at or below those so an operator's limit is the one that
- * answers (431) rather than uWS's silent close.
+ * The uws codec's build closes a connection without a response on a 49th header field, and on an
+ * unfinished head that reaches 4 KiB (a head over 4 KiB passes only when it arrives in one read; see
+ * docs/http1-limits.md). Pillion's limits sit at or below what it can pass, so the operator's limit is
+ * the one that answers (431) wherever the codec lets a request through.
  */
 export const UWS_MAX_HEADER_FIELDS = 48;
 export const UWS_MAX_HEAD_BYTES = 60 * 1024;
