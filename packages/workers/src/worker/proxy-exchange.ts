@@ -652,8 +652,10 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
         res.writeHeader(name, this.respNonAscii ? Buffer.from(value, 'latin1') : value);
       }
       if (this.respBodyKind === 'none') {
-        if (this.respLength >= 0 && this.status !== 204) res.endWithoutBody(this.respLength);
-        else res.endWithoutBody();
+        // The length a HEAD or 304 reports is written as a field: uWS's endWithoutBody(length) leaves the
+        // response pending, and the next request on the connection then closes it.
+        if (this.respLength >= 0 && this.status !== 204) res.writeHeader('content-length', String(this.respLength));
+        res.endWithoutBody();
         this.finish();
         return;
       }
