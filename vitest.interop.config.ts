@@ -1,0 +1,19 @@
+import { defineConfig } from 'vitest/config';
+
+/**
+ * `pnpm test:interop`: tests against real programs from Debian's packages (curl, nginx). Their files
+ * are named *.interop.ts so the main suite (`test/**\/*.test.ts`) does not pick them up. Each file
+ * calls requirePrograms() (test/interop/programs.ts) when it loads, so a missing program fails the
+ * run, with the apt-get line in the message; it never skips.
+ */
+export default defineConfig({
+  test: {
+    include: ['test/interop/**/*.interop.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    pool: 'forks',
+    fileParallelism: true,
+    maxWorkers: 2,
+    reporters: ['default', './test/summary-reporter.ts'],
+  },
+});
