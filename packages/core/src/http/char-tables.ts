@@ -53,3 +53,15 @@ export function isFieldValue(s: string): boolean {
   }
   return true;
 }
+
+/**
+ * A request field value as RFC 9110 5.5 allows it: visible characters, obs-text, space and tab. Other
+ * control characters and DEL are refused, since parsers behind the proxy disagree on what they mean.
+ */
+export function isStrictFieldValue(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) return false;
+  }
+  return true;
+}

@@ -5,7 +5,7 @@
 export { HeaderList } from './header-list.js';
 export { DEFAULT_LIMITS, DEFAULT_RESPONSE_LIMITS, MAX_CHUNK_EXTENSION_BYTES, MAX_CHUNK_SIZE_DIGITS } from './limits.js';
 export type { RequestLimits, ResponseLimits } from './limits.js';
-export { TCHAR, isToken, isFieldValue } from './char-tables.js';
+export { TCHAR, isToken, isFieldValue, isStrictFieldValue } from './char-tables.js';
 export {
   CONNECTION_CLOSE,
   CONNECTION_KEEP_ALIVE,

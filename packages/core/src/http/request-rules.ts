@@ -8,7 +8,7 @@
  *
  * The verdict carries the framing the proxy must use when it re-serialises the request.
  */
-import { COLON, HEX, isFieldValue, isToken } from './char-tables.js';
+import { COLON, HEX, isStrictFieldValue, isToken } from './char-tables.js';
 import {
   CONTENT_LENGTH_DIFFERING,
   CONTENT_LENGTH_INVALID,
@@ -58,7 +58,8 @@ export const REQUEST_REJECTIONS = Object.freeze({
   tooManyHeaders: rejection(431, 'too many header fields'),
   headersTooLarge: rejection(431, 'header fields too large'),
   badHeaderName: rejection(400, 'invalid header name'),
-  badHeaderValue: rejection(400, 'NUL, CR or LF in a header value'),
+  badHeaderValue: rejection(400, 'control character in a header value'),
+  framingNameVariant: rejection(400, 'a field named like Content-Length or Transfer-Encoding with an underscore'),
   missingHost: rejection(400, 'missing host'),
   duplicateHost: rejection(400, 'more than one host'),
   badHost: rejection(400, 'invalid host'),
@@ -106,7 +107,10 @@ export function checkRequest(
     const name = raw[i]!;
     const value = raw[i + 1]!;
     if (!isToken(name)) return R.badHeaderName;
-    if (!isFieldValue(value)) return R.badHeaderValue;
+    if (!isStrictFieldValue(value)) return R.badHeaderValue;
+    // `transfer_encoding` / `content_length`: servers that map '_' to '-' (CGI-style) would frame the
+    // body by a field the proxy did not; refuse them rather than forward an ambiguity.
+    if ((name.length === 17 || name.length === 14) && isFramingNameVariant(name)) return R.framingNameVariant;
     switch (name) {
       case 'host':
         if (++hosts > 1) return R.duplicateHost;
@@ -245,4 +249,10 @@ function isAuthority(s: string, start: number, end: number): boolean {
 
 function isHexDigit(c: number): boolean {
   return c < 0x80 && HEX[c] !== 255;
+}
+
+function isFramingNameVariant(name: string): boolean {
+  if (name.indexOf('_') === -1) return false;
+  const n = name.replace(/_/g, '-');
+  return n === 'transfer-encoding' || n === 'content-length';
 }
