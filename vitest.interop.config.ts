@@ -1,4 +1,5 @@
 import { defineConfig } from 'vitest/config';
+import base from './vitest.config.js';
 
 /**
  * `pnpm test:interop`: tests against real programs from Debian's packages (curl, nginx). Their files
@@ -6,14 +7,4 @@ import { defineConfig } from 'vitest/config';
  * calls requirePrograms() (test/interop/programs.ts) when it loads, so a missing program fails the
  * run, with the apt-get line in the message; it never skips.
  */
-export default defineConfig({
-  test: {
-    include: ['test/interop/**/*.interop.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
-    pool: 'forks',
-    fileParallelism: true,
-    maxWorkers: 2,
-    reporters: ['default', './test/summary-reporter.ts'],
-  },
-});
+export default defineConfig({ test: { ...base.test, include: ['test/interop/**/*.interop.ts'] } });

@@ -15,6 +15,7 @@
  *
  * `PILLION_FUZZ=N` runs N mutations per combination (default 200); `PILLION_FUZZ_SEED` changes the seed.
  */
+import { seeded } from '../../../packages/core/test/lb-fixtures.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StrictError, parseStrictRequest, type RecordedRequest } from '../../helpers/recording-upstream.js';
 import {
@@ -37,17 +38,8 @@ const MUTATIONS = Number(process.env.PILLION_FUZZ ?? 200);
 const SEED = Number(process.env.PILLION_FUZZ_SEED ?? 0x5eed1);
 const CONCURRENCY = 200;
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the seeded PRNG the load-balancing tests use. */
+const mulberry32 = seeded;
 
 const INTERESTING = [0x0d, 0x0a, 0x00, 0x09, 0x20, 0x3a, 0x2c, 0x7f, 0x80, 0x2d, 0x2b];
 
