@@ -350,7 +350,12 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
 
   /** Picks an endpoint (walking past ones whose request breaker is full) and asks its pool for a connection. */
   private startAttempt(): void {
-    const cluster = this.cluster!;
+    // A reload or an endpoint change since the request arrived (the first attempt starts a turn later,
+    // a retry after its backoff) replaced the cluster's runtime and retired the pools of endpoints that
+    // left: pick from the one in service, or the attempt could wait on a retired pool forever.
+    let cluster = this.cluster!;
+    const current = this.listener.runtime.cluster(cluster.name);
+    if (current !== undefined && current !== cluster && current.slot === cluster.slot) this.cluster = cluster = current;
     const state = this.listener.runtime.state;
     const perEndpointMax = cluster.snapshot.config.circuit_breaker.per_endpoint.max_requests;
     const breaker = failureBreakerOf(cluster);
