@@ -261,7 +261,8 @@ export class ProxyExchange implements UpstreamExchange, PickRequest, FilterReque
     }
     // A filter that wants the whole body decides before anything goes upstream.
     if (this.bufferRequest) return;
-    if (listener.deferForward) setImmediate(startDeferred, this);
+    // Requests with a body start at once: their body chunks arrive through onData meanwhile.
+    if (listener.deferForward && !hasBody) setImmediate(startDeferred, this);
     else this.startAttempt();
   }
 
