@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
 import { metric, startPillion, type PillionProcess } from '../helpers/pillion.js';
-import { freshRequest, sleep, startControlledUpstream, startLoad, waitFor, type ControlledUpstream } from '../helpers/controlled-upstream.js';
+import { freshRequest, startControlledUpstream, startLoad, type ControlledUpstream, type LoadResult } from '../helpers/controlled-upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 let pillion: PillionProcess;
 let ups: ControlledUpstream[];
@@ -55,6 +56,12 @@ function admin(method: string, path: string, body: unknown): Promise<{ status: n
   }));
 }
 
+/** Whether the last `n` answers of a load all came from `upstreams`: the change reached every worker the load talks to. */
+function settledOn(load: LoadResult, upstreams: string[], n = 20): boolean {
+  const tail = load.upstreams.slice(-n);
+  return tail.length === n && tail.every((u) => upstreams.includes(u));
+}
+
 async function clusterView(name: string): Promise<any> {
   const clusters = (await (await fetch(`${pillion.adminUrl}/clusters`)).json()) as any[];
   return clusters.find((c) => c.name === name);
@@ -64,29 +71,31 @@ describe('PUT /clusters/NAME/endpoints', () => {
   it('replaces endpoints under load without losing a request', async () => {
     const [a, b, c, d] = ups;
     const load = startLoad(`${base}/`, 4);
-    await sleep(300);
+    await waitFor(() => settledOn(load.result, ['a', 'b']), { message: 'the load to be under way' });
     expect((await admin('PUT', '/clusters/api/endpoints', [ep(c!), ep(d!)])).status).toBe(200);
-    await sleep(300);
+    await waitFor(() => settledOn(load.result, ['c', 'd']), { message: 'the load to move to c and d' });
     const mark = load.result.upstreams.length;
-    await sleep(200);
+    await waitFor(() => load.result.upstreams.length >= mark + 40, { message: '40 more answers' });
     expect(new Set(load.result.upstreams.slice(mark))).toEqual(new Set(['c', 'd']));
     expect((await admin('PUT', '/clusters/api/endpoints', [ep(a!), ep(c!)])).status).toBe(200);
-    await sleep(300);
+    await waitFor(() => settledOn(load.result, ['a', 'c']), { message: 'the load to move to a and c' });
     const mark2 = load.result.upstreams.length;
-    await sleep(200);
+    await waitFor(() => load.result.upstreams.length >= mark2 + 40, { message: '40 more answers' });
     const r = await load.stop();
     expect(r.failures).toEqual([]);
     expect(r.ok).toBeGreaterThan(100);
     expect(new Set(r.upstreams.slice(mark2))).toEqual(new Set(['a', 'c']));
+    // Removed endpoints stay listed (draining) until the sweeper frees their slots.
+    await waitFor(async () => (await clusterView('api')).endpoints.length === 2, { message: 'the removed endpoints to leave /clusters' });
     expect((await clusterView('api')).endpoints.map((e: any) => e.port).sort()).toEqual([a!.port, c!.port].sort());
-    expect((await (await fetch(`${pillion.adminUrl}/config`)).json()).clusters[0].endpoints.map((e: any) => e.port)).toEqual([a!.port, c!.port]);
+    expect(((await (await fetch(`${pillion.adminUrl}/config`)).json()) as any).clusters[0].endpoints.map((e: any) => e.port)).toEqual([a!.port, c!.port]);
     void b;
   });
 
   it('lets a removed endpoint finish its request, then frees its slot', async () => {
     const [, , c, , slow] = ups;
     const inFlight = freshRequest(`${base}/drain`);
-    await waitFor(() => slow!.requests > 0, 2000);
+    await waitFor(() => slow!.requests > 0, { timeoutMs: 2000, message: 'the request to reach the slow endpoint' });
     expect((await admin('PUT', '/clusters/drain/endpoints', [ep(c!)])).status).toBe(200);
     const during = await clusterView('drain');
     const old = during.endpoints.find((e: any) => e.port === slow!.port);
@@ -95,8 +104,7 @@ describe('PUT /clusters/NAME/endpoints', () => {
     // New requests go to the new endpoint while the old one finishes.
     expect((await freshRequest(`${base}/drain`)).upstream).toBe('c');
     expect(await inFlight).toEqual({ status: 200, upstream: 'slow' });
-    const freed = await waitFor(async () => (await clusterView('drain')).endpoints.length === 1, 3000);
-    expect(freed).toBeGreaterThanOrEqual(0);
+    await waitFor(async () => (await clusterView('drain')).endpoints.length === 1, { timeoutMs: 3000, message: 'the drained endpoint to leave the cluster' });
     expect(pillion.output()).toContain('removed endpoint drained; slot freed');
   });
 

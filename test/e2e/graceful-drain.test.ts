@@ -8,6 +8,7 @@ import { freePorts } from '../helpers/ports.js';
 import { simpleConfig } from '../helpers/configs.js';
 import { startPillion } from '../helpers/pillion.js';
 import { closeServer, startUpstream } from '../helpers/upstreams.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterAll(async () => {
@@ -31,17 +32,24 @@ it('lets an in-flight request finish on SIGTERM, then exits 0', async () => {
   const [up, listen, admin] = await freePorts(3);
   const server = await startUpstream('slow', up!);
   cleanup.push(() => closeServer(server));
+  let arrived = 0;
+  server.on('request', () => arrived++);
   const pillion = await startPillion(simpleConfig({ listen: listen!, admin: admin!, upstreams: [up!], workers: 2, top: { drain_timeout: '10s' } }));
   cleanup.push(async () => void (await pillion.stop('SIGKILL')));
 
   const slow = get(`http://127.0.0.1:${listen}/slow?ms=1500`);
-  await new Promise((r) => setTimeout(r, 300)); // the request is now waiting on the upstream
+  await waitFor(() => arrived === 1, { message: 'the request to reach the upstream' });
   const t0 = Date.now();
   pillion.child.kill('SIGTERM');
-  await new Promise((r) => setTimeout(r, 200));
-  expect((await fetch(`${pillion.adminUrl}/ready`)).status).toBe(503);
-  // New connections are refused once the listeners closed.
-  await expect(get(`http://127.0.0.1:${listen}/`)).rejects.toThrow(/ECONNREFUSED|ECONNRESET|socket hang up/);
+  await waitFor(async () => (await fetch(`${pillion.adminUrl}/ready`)).status === 503, { timeoutMs: 3000, message: '/ready to turn 503' });
+  // New connections are refused once the listeners closed (until then one may still be served).
+  await waitFor(
+    () => get(`http://127.0.0.1:${listen}/`).then(
+      () => false,
+      (e: Error) => /ECONNREFUSED|ECONNRESET|socket hang up/.test(e.message),
+    ),
+    { timeoutMs: 3000, message: 'new connections to be refused' },
+  );
 
   const res = await slow;
   expect(res.status).toBe(200);

@@ -6,9 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Server } from 'node:http';
 import { freePorts } from '../helpers/ports.js';
-import { metric, startPillion, type PillionProcess } from '../helpers/pillion.js';
+import { metric, metricSum, startPillion, type PillionProcess } from '../helpers/pillion.js';
 import { rawRequest } from '../helpers/raw.js';
 import { closeServer, startUpstream } from '../helpers/upstreams.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 let pillion: PillionProcess;
 let upstream: Server;
@@ -63,7 +64,13 @@ describe('timeouts', () => {
     const r = await fetch(`${base}/dead`);
     expect(r.status).toBe(503);
     expect(await r.text()).toMatch(/^no healthy upstream: upstream connect failure/);
-    expect(metric(await pillion.metrics(), 'pillion_upstream_connect_failures_total', { cluster: 'dead' })).toBeGreaterThanOrEqual(1);
+    const m = await pillion.metrics();
+    const failures = metric(m, 'pillion_upstream_connect_failures_total', { cluster: 'dead' })!;
+    expect(failures).toBeGreaterThanOrEqual(1);
+    // The endpoint that refused is named, with every failure the cluster counted.
+    expect(metricSum(m, 'pillion_endpoint_connect_failures_total', { cluster: 'dead' })).toBe(failures);
+    const clusters = (await (await fetch(`${pillion.adminUrl}/clusters`)).json()) as { name: string; endpoints: { connect_failures_total: number }[] }[];
+    expect(clusters.find((c) => c.name === 'dead')!.endpoints[0]!.connect_failures_total).toBe(failures);
   });
 });
 
@@ -90,19 +97,18 @@ describe('body limit', () => {
 describe('access log', () => {
   it('writes one JSON line per request with method, path, status, upstream, timing and bytes', async () => {
     await fetch(`${base}/logged?q=1`, { headers: { 'x-request-id': 'log-me-1' } });
-    let line: Record<string, unknown> | undefined;
-    const deadline = Date.now() + 3000;
-    while (!line && Date.now() < deadline) {
-      line = pillion
-        .output()
-        .split('\n')
-        .filter((l) => l.includes('"request_id":"log-me-1"'))
-        .map((l) => JSON.parse(l))[0];
-      if (!line) await new Promise((r) => setTimeout(r, 50));
-    }
+    const line = await waitFor(
+      () =>
+        pillion
+          .output()
+          .split('\n')
+          .filter((l) => l.includes('"request_id":"log-me-1"'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)[0],
+      { timeoutMs: 3000, intervalMs: 50, message: 'the access-log line' },
+    );
     expect(line).toMatchObject({ listener: 'web', method: 'GET', path: '/logged?q=1', status: 200, cluster: 'live', client: '127.0.0.1', bytes_in: 0 });
-    expect(line!.upstream).toMatch(/^127\.0\.0\.1:\d+$/);
-    expect(typeof line!.duration_ms).toBe('number');
-    expect(line!.bytes_out).toBeGreaterThan(0);
+    expect(line.upstream).toMatch(/^127\.0\.0\.1:\d+$/);
+    expect(typeof line.duration_ms).toBe('number');
+    expect(line.bytes_out).toBeGreaterThan(0);
   });
 });

@@ -7,7 +7,7 @@
  */
 import { createConnection, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from '../helpers/controlled-upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 import { simpleConfig } from '../helpers/configs.js';
 import { metricSum, startPillion, type PillionProcess } from '../helpers/pillion.js';
 import { freePorts } from '../helpers/ports.js';
@@ -75,7 +75,7 @@ describe('http1-strict pipelining', () => {
     const c = await client();
     const sent = Array.from({ length: 10 }, (_, i) => `/p${i}`);
     c.socket.write(sent.map(get).join(''));
-    await waitFor(() => paths(c.text()).length === 10, 10_000);
+    await waitFor(() => paths(c.text()).length === 10, { timeoutMs: 10_000, message: '10 answers' });
     expect(paths(c.text())).toEqual(sent);
     expect(maxInFlight).toBe(1);
     expect(c.closed()).toBe(false);
@@ -97,7 +97,7 @@ describe('http1-strict pipelining', () => {
       stableFor = seen === last && seen > 0 ? stableFor + 1 : 0;
       last = seen;
       return stableFor >= 10;
-    }, 15_000, 50);
+    }, { timeoutMs: 15_000, intervalMs: 50, message: 'forwarding to stall' });
     const forwardedWhileStalled = upstream.requests.length - before;
     expect(forwardedWhileStalled).toBeLessThan(200);
     // Reading resumes: everything arrives, in order, complete.
@@ -119,7 +119,7 @@ describe('http1-strict pipelining', () => {
       }
     });
     c.socket.resume();
-    await waitFor(() => got === n, 60_000, 50);
+    await waitFor(() => got === n, { timeoutMs: 60_000, intervalMs: 50, message: `all ${n} answers` });
     expect(order).toEqual(Array.from({ length: n }, (_, i) => `/big${i}`));
     c.socket.destroy();
   }, 90_000);
@@ -128,7 +128,7 @@ describe('http1-strict pipelining', () => {
     const before = upstream.requests.length;
     const c = await client();
     c.socket.write(get('/ok1') + get('/ok2') + 'GET /bad HTTP/1.1\r\nHost : a\r\n\r\n' + get('/smuggled'));
-    await waitFor(() => c.closed(), 5000);
+    await waitFor(() => c.closed(), { message: 'the proxy to close the connection' });
     expect(statuses(c.text())).toEqual([200, 200, 400]);
     expect(paths(c.text())).toEqual(['/ok1', '/ok2']);
     expect(c.text()).toMatch(/HTTP\/1\.1 400 Bad Request\r\n(.*\r\n)*connection: close\r\n/i);
@@ -140,7 +140,7 @@ describe('http1-strict pipelining', () => {
     const c = await client();
     // Pillion's own rules refuse this one (two Host fields); llhttp accepts its framing.
     c.socket.write(get('/ok') + 'GET /dup HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n' + get('/smuggled'));
-    await waitFor(() => c.closed(), 5000);
+    await waitFor(() => c.closed(), { message: 'the proxy to close the connection' });
     expect(statuses(c.text())).toEqual([200, 400]);
     expect(upstream.requests.slice(before).map((h) => h.split(' ')[1])).toEqual(['/ok']);
   });
@@ -149,7 +149,7 @@ describe('http1-strict pipelining', () => {
     const c = await client();
     const t0 = Date.now();
     c.socket.write('GET /slow HTTP/1.1\r\nHost: a\r\n');
-    await waitFor(() => c.closed(), 5000);
+    await waitFor(() => c.closed(), { message: 'the proxy to close the connection' });
     expect(statuses(c.text())).toEqual([408]);
     expect(c.closedAt() - t0).toBeGreaterThanOrEqual(350);
     expect(metricSum(await pillion.metrics(), 'pillion_downstream_header_timeouts_total')).toBeGreaterThanOrEqual(1);
@@ -158,9 +158,9 @@ describe('http1-strict pipelining', () => {
   it('closes a keep-alive connection idle for timeouts.idle', async () => {
     const c = await client();
     c.socket.write(get('/once'));
-    await waitFor(() => paths(c.text()).length === 1, 5000);
+    await waitFor(() => paths(c.text()).length === 1, { message: 'the answer' });
     const t0 = Date.now();
-    await waitFor(() => c.closed(), 5000);
+    await waitFor(() => c.closed(), { message: 'the proxy to close the connection' });
     expect(c.closedAt() - t0).toBeGreaterThanOrEqual(400);
   });
 });

@@ -5,7 +5,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
 import { metric, startPillion, type PillionProcess } from '../helpers/pillion.js';
-import { hello, waitFor, whoami, type TcpServer } from './l4-servers.js';
+import { hello, whoami, type TcpServer } from './l4-servers.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 let pillion: PillionProcess;
 const servers: TcpServer[] = [];
@@ -70,7 +71,7 @@ describe('least-request', () => {
     expect(held.map((h) => h.name).sort()).toEqual(['a', 'a', 'b', 'b']);
     // close a's connections: b keeps 2 open, a has none
     for (const h of held.filter((x) => x.name === 'a')) h.socket.destroy();
-    await waitFor(async () => metric(await pillion.metrics(), 'pillion_upstream_connections_active', { cluster: 'least' }) === 2, 3000, 'connections to a closed');
+    await waitFor(async () => metric(await pillion.metrics(), 'pillion_upstream_connections_active', { cluster: 'least' }) === 2, { timeoutMs: 3000, message: 'connections to a closed' });
     const next = [];
     for (let i = 0; i < 2; i++) next.push(await hello(ports.least));
     // round robin would alternate; least-request fills a up to b's count

@@ -62,7 +62,7 @@ export function frame(payload: Buffer): Buffer {
 
 /** Splits a byte stream into frames; calls `onFrame` for each complete one. */
 export class FrameReader {
-  private buf = Buffer.alloc(0);
+  private buf: Buffer = Buffer.alloc(0);
   constructor(private readonly onFrame: (payload: Buffer) => void) {}
   push(chunk: Buffer): void {
     this.buf = this.buf.length ? Buffer.concat([this.buf, chunk]) : chunk;
@@ -138,18 +138,6 @@ export async function udpClient(address = '127.0.0.1') {
     send: (port: number, data: string | Buffer) => socket.send(data, port, '127.0.0.1'),
     close: () => new Promise<void>((r) => socket.close(() => r())),
   };
-}
-
-export function waitFor(check: () => boolean | Promise<boolean>, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = async () => {
-      if (await check()) resolve();
-      else if (Date.now() > deadline) reject(new Error(`${what} not met within ${timeoutMs} ms`));
-      else setTimeout(tick, 10);
-    };
-    void tick();
-  });
 }
 
 /** The access-log lines (JSON) the process printed for one listener. */

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Socket } from 'node:dgram';
 import { freePorts } from '../helpers/ports.js';
 import { metric, startPillion, type PillionProcess } from '../helpers/pillion.js';
-import { accessLines, udpClient, udpTagged, waitFor } from './l4-servers.js';
+import { accessLines, udpClient, udpTagged } from './l4-servers.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 let pillion: PillionProcess;
 const upstreams: Socket[] = [];
@@ -54,7 +55,7 @@ describe('udp proxying', () => {
   it("keeps each client's session on one endpoint and answers from the listener's port", async () => {
     const cs = await Promise.all(Array.from({ length: 6 }, () => client()));
     for (let i = 0; i < 20; i++) for (const [k, c] of cs.entries()) c.send(rrPort, `c${k}-${i}`);
-    await waitFor(() => cs.every((c) => c.replies.length === 20), 5000, 'all replies');
+    await waitFor(() => cs.every((c) => c.replies.length === 20), { timeoutMs: 5000, message: 'all replies' });
     for (const [k, c] of cs.entries()) {
       expect(tags(c.replies).size).toBe(1);
       expect(c.replies.map((r) => r.text.slice(2)).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `c${k}-${i}`).sort());
@@ -69,14 +70,14 @@ describe('udp proxying', () => {
   });
 
   it('expires sessions after session_timeout without traffic', async () => {
-    await waitFor(async () => metric(await pillion.metrics(), 'pillion_udp_sessions_active', { listener: 'rr' }) === 0, 3000, 'sessions expired');
-    await waitFor(() => accessLines(pillion.output(), 'rr').length >= 6, 3000, 'session log lines');
+    await waitFor(async () => metric(await pillion.metrics(), 'pillion_udp_sessions_active', { listener: 'rr' }) === 0, { timeoutMs: 3000, message: 'sessions expired' });
+    await waitFor(() => accessLines(pillion.output(), 'rr').length >= 6, { timeoutMs: 3000, message: 'session log lines' });
     const lines = accessLines(pillion.output(), 'rr');
     expect(lines[0]).toMatchObject({ protocol: 'udp', cluster: 'rr', datagrams_in: 20, datagrams_out: 20, end: 'idle-timeout' });
     // a returning client starts a new session
     const c = await client();
     c.send(rrPort, 'again');
-    await waitFor(() => c.replies.length === 1, 3000, 'reply');
+    await waitFor(() => c.replies.length === 1, { timeoutMs: 3000, message: 'reply' });
     expect(metric(await pillion.metrics(), 'pillion_udp_sessions_total', { listener: 'rr' })).toBe(7);
   });
 
@@ -84,9 +85,9 @@ describe('udp proxying', () => {
     const c = await client();
     c.send(rrPort, Buffer.alloc(101, 0x41));
     c.send(rrPort, Buffer.alloc(60, 0x42));
-    await waitFor(() => c.replies.length === 1, 3000, 'reply to the small datagram');
+    await waitFor(() => c.replies.length === 1, { timeoutMs: 3000, message: 'reply to the small datagram' });
     expect(c.replies[0]!.text.endsWith('B'.repeat(60))).toBe(true);
-    await waitFor(async () => metric(await pillion.metrics(), 'pillion_udp_datagrams_dropped_total', { listener: 'rr', reason: 'oversized' }) === 1, 3000, 'drop counted');
+    await waitFor(async () => metric(await pillion.metrics(), 'pillion_udp_datagrams_dropped_total', { listener: 'rr', reason: 'oversized' }) === 1, { timeoutMs: 3000, message: 'drop counted' });
   });
 
   it('keeps an address on one endpoint across ports and sessions with source-ip hashing', async () => {
@@ -96,13 +97,13 @@ describe('udp proxying', () => {
         const address = `127.0.0.${i}`;
         const c = await client(address);
         c.send(hashPort, 'q');
-        await waitFor(() => c.replies.length === 1, 3000, `reply to ${address}`);
+        await waitFor(() => c.replies.length === 1, { timeoutMs: 3000, message: `reply to ${address}` });
         const seen = byAddress.get(address) ?? new Set<string>();
         for (const t of tags(c.replies)) seen.add(t);
         byAddress.set(address, seen);
       }
       // let every session expire, so the second round starts new sessions from new ports
-      await waitFor(async () => metric(await pillion.metrics(), 'pillion_udp_sessions_active', { listener: 'hash' }) === 0, 3000, 'hash sessions expired');
+      await waitFor(async () => metric(await pillion.metrics(), 'pillion_udp_sessions_active', { listener: 'hash' }) === 0, { timeoutMs: 3000, message: 'hash sessions expired' });
     }
     for (const [address, seen] of byAddress) expect([address, seen.size]).toEqual([address, 1]);
     expect(new Set([...byAddress.values()].flatMap((s) => [...s])).size).toBeGreaterThan(1);

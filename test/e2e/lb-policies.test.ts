@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
 import { metric, startPillion, type PillionProcess } from '../helpers/pillion.js';
-import { freshRequest, sleep, startControlledUpstream, startLoad, type ControlledUpstream } from '../helpers/controlled-upstream.js';
+import { freshRequest, startControlledUpstream, startLoad, type ControlledUpstream } from '../helpers/controlled-upstream.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 let pillion: PillionProcess;
 let ups: ControlledUpstream[];
@@ -79,7 +80,7 @@ describe('one balancer for the whole process', () => {
   it('least request sends a slow endpoint clearly fewer requests than round robin does', async () => {
     const share = async (path: string) => {
       const load = startLoad(`${base}${path}`, 6);
-      await sleep(1200);
+      await waitFor(() => load.result.upstreams.length >= 200, { timeoutMs: 10_000, message: `200 answers on ${path}` });
       const r = await load.stop();
       expect(r.failures).toEqual([]);
       return r.upstreams.filter((u) => u === 'slow').length / r.upstreams.length;

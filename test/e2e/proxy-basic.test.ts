@@ -48,7 +48,7 @@ describe('proxying', () => {
   it('routes by prefix to the right cluster and forwards identity headers', async () => {
     const r = await fetch(`${base}/api/hello?x=1`);
     expect(r.status).toBe(200);
-    const body = await r.json();
+    const body = (await r.json()) as Record<string, string>;
     expect(body.upstream).toMatch(/^api-/);
     expect(body.path).toBe('/api/hello?x=1');
     expect(body['x-forwarded-for']).toBe('127.0.0.1');
@@ -58,12 +58,12 @@ describe('proxying', () => {
 
   it('keeps a client-supplied x-request-id', async () => {
     const r = await fetch(`${base}/api/id`, { headers: { 'x-request-id': 'abc-123' } });
-    expect((await r.json())['x-request-id']).toBe('abc-123');
+    expect(((await r.json()) as Record<string, string>)['x-request-id']).toBe('abc-123');
   });
 
   it('applies exact matches and prefix rewrites', async () => {
-    expect((await (await fetch(`${base}/only-web`)).json()).path).toBe('/only-web');
-    expect((await (await fetch(`${base}/web/page?q=2`)).json()).path).toBe('/rewritten/page?q=2');
+    expect(((await (await fetch(`${base}/only-web`)).json()) as { path: string }).path).toBe('/only-web');
+    expect(((await (await fetch(`${base}/web/page?q=2`)).json()) as { path: string }).path).toBe('/rewritten/page?q=2');
   });
 
   it('answers 404 itself when no route matches', async () => {
@@ -96,7 +96,7 @@ describe('proxying', () => {
   it('balances round robin over a cluster\'s endpoints', async () => {
     const seen = new Map<string, number>();
     for (let i = 0; i < 20; i++) {
-      const b = await (await fetch(`${base}/api/rr`)).json();
+      const b = (await (await fetch(`${base}/api/rr`)).json()) as { upstream: string };
       seen.set(b.upstream, (seen.get(b.upstream) ?? 0) + 1);
     }
     expect(seen.get('api-1')).toBe(10);
@@ -127,7 +127,7 @@ describe('admin and metrics', () => {
   });
 
   it('describes clusters and endpoints on /clusters', async () => {
-    const clusters = await (await fetch(`${pillion.adminUrl}/clusters`)).json();
+    const clusters = (await (await fetch(`${pillion.adminUrl}/clusters`)).json()) as any[];
     expect(clusters.map((c: any) => c.name)).toEqual(['api', 'web']);
     const ep = clusters[0].endpoints[0];
     expect(ep).toMatchObject({ address: '127.0.0.1', weight: 1, effective_weight: 1, state: 'active', active_requests: 0 });
@@ -136,7 +136,7 @@ describe('admin and metrics', () => {
   });
 
   it('shows the running config with defaults on /config', async () => {
-    const c = await (await fetch(`${pillion.adminUrl}/config`)).json();
+    const c = (await (await fetch(`${pillion.adminUrl}/config`)).json()) as any;
     expect(c.workers).toBe(2);
     expect(c.clusters[0].lb.policy).toBe('round-robin');
     expect(c.clusters[0].circuit_breaker.max_requests).toBe(1024);

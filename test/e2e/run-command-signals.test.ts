@@ -12,21 +12,11 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
 import { metric, writeConfig } from '../helpers/pillion.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /** Exactly what the README tells people to run, relative to the repository root. */
 const COMMAND = 'node_modules/.bin/pillion';
-
-/** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
-async function until<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v !== undefined && v !== false) return v as T;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 function get(url: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }> {
   return new Promise((resolve, reject) => {
@@ -154,13 +144,12 @@ describe('the documented run command: node_modules/.bin/pillion --config FILE', 
     child.stdout!.on('data', (d) => (out += d));
     child.stderr!.on('data', (d) => (out += d));
     exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-    await until(
-      'GET /ready to answer 200',
+    await waitFor(
       async () => {
         if (child.exitCode !== null || child.signalCode !== null) throw new Error(`pillion exited (${child.exitCode ?? child.signalCode}) before ready:\n${out}`);
         return fetch(`${adminUrl}/ready`).then((r) => r.status === 200, () => false);
       },
-      20_000,
+      { timeoutMs: 20_000, intervalMs: 25, message: 'GET /ready to answer 200' },
     );
   });
 
@@ -206,10 +195,13 @@ describe('the documented run command: node_modules/.bin/pillion --config FILE', 
     const pid = child.pid!;
     expect(child.kill('SIGHUP')).toBe(true);
 
-    await until('GET /config to show the reloaded route', async () => {
-      const running = await fetch(`${adminUrl}/config`).then((r) => r.json(), () => undefined);
-      return running?.listeners?.[0]?.routes?.[0]?.response_headers?.add?.['x-config-generation'] === '2';
-    });
+    await waitFor(
+      async () => {
+        const running = await fetch(`${adminUrl}/config`).then((r) => r.json() as Promise<any>, () => undefined);
+        return running?.listeners?.[0]?.routes?.[0]?.response_headers?.add?.['x-config-generation'] === '2';
+      },
+      { timeoutMs: 10_000, intervalMs: 25, message: 'GET /config to show the reloaded route' },
+    );
     expect(metric(await fetch(`${adminUrl}/metrics`).then((r) => r.text()), 'pillion_config_reloads_total', { result: 'success' })).toBe(1);
 
     // Still the same process, still running, still ready, and serving with the new config.
@@ -217,20 +209,23 @@ describe('the documented run command: node_modules/.bin/pillion --config FILE', 
     expect(child.signalCode).toBeNull();
     expect(child.pid).toBe(pid);
     expect((await fetch(`${adminUrl}/ready`)).status).toBe(200);
-    const after = await until('a response carrying the new header', async () => {
-      const r = await get(`${base}/`);
-      return r.headers['x-config-generation'] === '2' ? r : undefined;
-    });
+    const after = await waitFor(
+      async () => {
+        const r = await get(`${base}/`);
+        return r.headers['x-config-generation'] === '2' ? r : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 25, message: 'a response carrying the new header' },
+    );
     expect(after.status).toBe(200);
     expect(out).not.toContain('"msg":"draining"');
   });
 
   it('drains on SIGTERM: the request in flight completes, then the process exits 0', async () => {
     const inFlight = get(`${base}/hold`);
-    await until('the request to reach the upstream', () => upstream.held.length === 1);
+    await waitFor(() => upstream.held.length === 1, { timeoutMs: 10_000, intervalMs: 25, message: 'the request to reach the upstream' });
 
     expect(child.kill('SIGTERM')).toBe(true);
-    await until('GET /ready to turn 503 (draining)', () => fetch(`${adminUrl}/ready`).then((r) => r.status === 503, () => false));
+    await waitFor(() => fetch(`${adminUrl}/ready`).then((r) => r.status === 503, () => false), { timeoutMs: 10_000, intervalMs: 25, message: 'GET /ready to turn 503 (draining)' });
     expect(child.exitCode).toBeNull(); // it waits for the request in flight
 
     upstream.releaseAll();

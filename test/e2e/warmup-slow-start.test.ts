@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePorts } from '../helpers/ports.js';
 import { metric, startPillion, type PillionProcess } from '../helpers/pillion.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -44,14 +45,6 @@ async function countingUpstream(port: number, name: string, healthDelayMs = 0): 
   return c;
 }
 
-async function until(cond: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 describe('warm pools', () => {
   it('opens and verifies connections before the first request, concurrency-limited', async () => {
     const [up, listen, admin] = await freePorts(3);
@@ -72,12 +65,12 @@ describe('warm pools', () => {
     });
     cleanup.push(() => p.stop());
     // 3 per worker, all verified with the health request; none of it waited for a client request.
-    await until(async () => metric(await p.metrics(), 'pillion_pool_warm_connections', { cluster: 'c' }) === 6);
+    await waitFor(async () => metric(await p.metrics(), 'pillion_pool_warm_connections', { cluster: 'c' }) === 6, { timeoutMs: 10_000, intervalMs: 25, message: '6 warm connections' });
     expect(u.requests).toBe(0);
     expect(u.connections).toBeGreaterThanOrEqual(6);
     // One verification at a time per worker (2 workers), plus the health checker's own first check.
     expect(u.maxHealthInFlight).toBeLessThanOrEqual(3);
-    const clusters = await (await fetch(`${p.adminUrl}/clusters`)).json();
+    const clusters = (await (await fetch(`${p.adminUrl}/clusters`)).json()) as any[];
     expect(clusters[0].endpoints[0].warm_connections).toBe(6);
     expect(clusters[0].endpoints[0].warm).toBe(true);
 
@@ -86,7 +79,11 @@ describe('warm pools', () => {
     for (let i = 0; i < 6; i++) expect(await (await fetch(`http://127.0.0.1:${listen}/x`)).text()).toBe('u');
     expect(u.connections).toBe(before);
     // Once every worker's pool is warm the endpoint gets its full weight (the next weight tick, 200 ms).
-    await until(async () => metric(await p.metrics(), 'pillion_endpoint_effective_weight', { cluster: 'c', endpoint: `127.0.0.1:${up}` }) === 1, 2000);
+    await waitFor(async () => metric(await p.metrics(), 'pillion_endpoint_effective_weight', { cluster: 'c', endpoint: `127.0.0.1:${up}` }) === 1, {
+      timeoutMs: 2000,
+      intervalMs: 25,
+      message: 'the full weight',
+    });
   });
 });
 

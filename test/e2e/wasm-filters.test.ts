@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileCached } from '../../packages/sdk/test/helpers/compile-cached.js';
 import { freePorts } from '../helpers/ports.js';
 import { metric, runCli, startPillion, writeConfig, type PillionProcess } from '../helpers/pillion.js';
+import { waitFor } from '../helpers/wait-for.js';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
@@ -77,7 +78,7 @@ describe('built-in plugins through the proxy', () => {
     expect(denied.status).toBe(401);
     const ok = await fetch(`${base}/x`, { headers: { 'x-api-key': 'k-2', 'x-internal-token': 'secret' } });
     expect(ok.status).toBe(200);
-    const body = await ok.json();
+    const body = (await ok.json()) as { headers: Record<string, string | undefined> };
     expect(body.headers['x-api-key']).toBeUndefined();
     // header-rewrite on both sides
     expect(body.headers['x-env']).toBe('prod');
@@ -88,9 +89,9 @@ describe('built-in plugins through the proxy', () => {
 
   it('canary sends a request with the header to the canary cluster', async () => {
     const r = await fetch(`${base}/x`, { headers: { 'x-api-key': 'k-1', 'x-canary': '1' } });
-    expect((await r.json()).upstream).toBe('canary');
+    expect(((await r.json()) as { upstream: string }).upstream).toBe('canary');
     const plain = await fetch(`${base}/x`, { headers: { 'x-api-key': 'k-1' } });
-    expect((await plain.json()).upstream).toBe('main');
+    expect(((await plain.json()) as { upstream: string }).upstream).toBe('main');
   });
 
   it('cors answers a preflight itself', async () => {
@@ -154,7 +155,7 @@ describe('failing filters', () => {
     const r = await fetch(`${base}/a`);
     expect(r.status).toBe(200);
     expect(r.headers.get('x-filter-response')).toBe('one 200');
-    expect((await r.json()).headers['x-filter']).toBe('one');
+    expect(((await r.json()) as { headers: Record<string, string> }).headers['x-filter']).toBe('one');
   });
 
   it.each([
@@ -169,23 +170,22 @@ describe('failing filters', () => {
     expect(ok.status).toBe(200);
     expect(ok.headers.get('x-filter-response')).toBe('one 200');
     // Counters reach the supervisor within a second.
-    const deadline = Date.now() + 3000;
     let after = before;
-    while (after === before && Date.now() < deadline) {
-      await new Promise((res) => setTimeout(res, 100));
-      after = metric(await p.metrics(), 'pillion_wasm_filter_errors_total', { filter: 'strict/b' }) ?? 0;
-    }
+    await waitFor(async () => (after = metric(await p.metrics(), 'pillion_wasm_filter_errors_total', { filter: 'strict/b' }) ?? 0) !== before, {
+      timeoutMs: 3000,
+      intervalMs: 100,
+      message: 'the error counter to move',
+    });
     expect(after).toBe(before + 1);
     expect(p.output()).toMatch(/"filter":"b".*"msg":"filter failed"/);
   });
 
   it('reports the filter\'s own counters in /metrics', async () => {
-    const deadline = Date.now() + 3000;
-    let seen = 0;
-    while (Date.now() < deadline && !(seen > 0)) {
-      seen = metric(await p.metrics(), 'pillion_wasm_filter_metric', { filter: 'strict/b', metric: 'requests_seen' }) ?? 0;
-      if (!seen) await new Promise((res) => setTimeout(res, 100));
-    }
+    const seen = await waitFor(async () => metric(await p.metrics(), 'pillion_wasm_filter_metric', { filter: 'strict/b', metric: 'requests_seen' }), {
+      timeoutMs: 3000,
+      intervalMs: 100,
+      message: 'requests_seen in /metrics',
+    });
     expect(seen).toBeGreaterThan(0);
   });
 
@@ -193,6 +193,7 @@ describe('failing filters', () => {
     const next = join(dir, 'version-two.wasm');
     writeFileSync(next, await compileCached(VERSION_TWO));
     let failures = 0;
+    let answered = 0;
     let sawOld = false;
     let sawNew = false;
     let stop = false;
@@ -201,7 +202,8 @@ describe('failing filters', () => {
         try {
           const r = await fetch(`${base}/load`);
           if (r.status !== 200) failures++;
-          const tag = (await r.json()).headers['x-filter'];
+          const tag = ((await r.json()) as { headers: Record<string, string> }).headers['x-filter'];
+          answered++;
           if (tag === 'one') sawOld = true;
           if (tag === 'two') sawNew = true;
         } catch {
@@ -209,12 +211,12 @@ describe('failing filters', () => {
         }
       }
     })();
-    await new Promise((r) => setTimeout(r, 300));
+    await waitFor(() => answered >= 20, { message: 'the load to be under way' });
     // A build tool writing the new module in place of the old one.
     copyFileSync(next, wasmFile);
-    const deadline = Date.now() + 5000;
-    while (!sawNew && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    await new Promise((r) => setTimeout(r, 200));
+    await waitFor(() => sawNew, { message: 'an answer from the new module' });
+    const swappedAt = answered;
+    await waitFor(() => answered >= swappedAt + 50, { message: '50 answers after the swap' });
     stop = true;
     await load;
     expect(sawOld).toBe(true);

@@ -125,17 +125,3 @@ export function startLoad(url: string, concurrency: number): { stop(): Promise<L
     },
   };
 }
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Polls `check` until it returns true or `timeoutMs` passes; returns the time it took, or -1. */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs: number, everyMs = 20): Promise<number> {
-  const start = Date.now();
-  while (Date.now() - start < timeoutMs) {
-    if (await check()) return Date.now() - start;
-    await sleep(everyMs);
-  }
-  return -1;
-}

@@ -7,6 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait-for.js';
 
 export const CLI = fileURLToPath(new URL('../../packages/workers/bin/pillion.js', import.meta.url));
 
@@ -60,15 +61,20 @@ export async function startPillion(config: { admin: { port: number } } & Record<
     },
     metrics: () => fetch(`${adminUrl}/metrics`).then((r) => r.text()),
   };
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`pillion exited with ${child.exitCode} before ready:\n${out}`);
-    const ready = await fetch(`${adminUrl}/ready`).then((r) => r.status === 200, () => false);
-    if (ready) return proc;
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitFor(
+      () => {
+        if (child.exitCode !== null) throw new Error(`pillion exited with ${child.exitCode} before ready:\n${out}`);
+        return fetch(`${adminUrl}/ready`).then((r) => r.status === 200, () => false);
+      },
+      { timeoutMs: 20_000, intervalMs: 50, message: 'pillion to answer 200 on /ready' },
+    );
+  } catch (e) {
+    if (child.exitCode !== null) throw e;
+    child.kill('SIGKILL');
+    throw new Error(`${(e as Error).message}:\n${out}`);
   }
-  child.kill('SIGKILL');
-  throw new Error(`pillion not ready within 20s:\n${out}`);
+  return proc;
 }
 
 /** Reads one sample from Prometheus text: `metric(text, 'pillion_workers')` or with a label filter. */

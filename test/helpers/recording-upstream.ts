@@ -62,8 +62,6 @@ export interface RecordingUpstream {
   errors: RecordedError[];
   /** Header of a request, case-insensitive; the first when repeated. */
   header(r: RecordedRequest, name: string): string | undefined;
-  /** Resolves when `predicate()` holds (checked on every request, error and close), or false after `timeoutMs`. */
-  waitFor(predicate: () => boolean, timeoutMs: number): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -226,10 +224,6 @@ export function parseStrictRequest(buf: Buffer): Parsed | null {
 
 export function startRecordingUpstream(port = 0): Promise<RecordingUpstream> {
   const sockets = new Set<Socket>();
-  const waiters = new Set<() => void>();
-  const changed = () => {
-    for (const w of [...waiters]) w();
-  };
   let server: Server;
   const up: RecordingUpstream = {
     port: 0,
@@ -239,22 +233,6 @@ export function startRecordingUpstream(port = 0): Promise<RecordingUpstream> {
     header(r, name) {
       const n = name.toLowerCase();
       return r.headers.find(([k]) => k.toLowerCase() === n)?.[1];
-    },
-    waitFor(predicate, timeoutMs) {
-      if (predicate()) return Promise.resolve(true);
-      return new Promise((resolve) => {
-        const check = () => {
-          if (!predicate()) return;
-          done(true);
-        };
-        const timer = setTimeout(() => done(false), timeoutMs);
-        const done = (v: boolean) => {
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve(v);
-        };
-        waiters.add(check);
-      });
     },
     close: () =>
       new Promise((resolve) => {
@@ -282,7 +260,6 @@ export function startRecordingUpstream(port = 0): Promise<RecordingUpstream> {
       sockets.delete(socket);
       conn.closed = true;
       conn.leftover = pending.length;
-      changed();
     });
     socket.on('data', (d: Buffer) => {
       if (conn.error !== null) return;
@@ -315,7 +292,6 @@ export function startRecordingUpstream(port = 0): Promise<RecordingUpstream> {
       }
       if (out) socket.write(out);
       if (close) socket.end();
-      changed();
     });
   });
   return new Promise((resolve, reject) => {

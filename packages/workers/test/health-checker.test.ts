@@ -5,6 +5,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { HealthChecker } from '../src/supervisor/health-checker.js';
 import { runProbe } from '../src/supervisor/health-probe.js';
+import { waitFor } from '../../../test/helpers/wait-for.js';
 import { Process, configWith } from './lb-fixtures.js';
 
 const silent = pino({ level: 'silent' });
@@ -101,8 +102,7 @@ describe('probes against real sockets', () => {
     expect(verdict(p, p.slotOf(1))).toBe('unhealthy');
     expect(hc.checking.sort()).toEqual([p.slotOf(port), p.slotOf(1)].sort());
     status = 500;
-    const deadline = Date.now() + 2000;
-    while (verdict(p, p.slotOf(port)) === 'healthy' && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => verdict(p, p.slotOf(port)) !== 'healthy', { timeoutMs: 2000, message: 'the endpoint to fail its checks' });
     expect(verdict(p, p.slotOf(port))).toBe('unhealthy');
     // A snapshot without checks stops them and clears what they had set.
     const next = p.slots.snapshot(configWith({ endpoints: [{ port }, { port: 1 }] }));

@@ -6,7 +6,8 @@ import { connect, createServer, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { nativeReusePort } from '../src/l4/listen-shared.js';
 import { TcpListener } from '../src/l4/tcp-listener.js';
-import { TestHost, blackhole, closeServer, deadPort, listen, tcpEcho, waitFor } from './l4-fixtures.js';
+import { waitFor } from '../../../test/helpers/wait-for.js';
+import { TestHost, blackhole, closeServer, deadPort, listen, tcpEcho } from './l4-fixtures.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {

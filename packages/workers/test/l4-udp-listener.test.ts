@@ -6,7 +6,8 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
 import { UdpListener, sweepInterval, udpOwner } from '../src/l4/udp-listener.js';
-import { TestHost, deadPort, udpTagged, waitFor } from './l4-fixtures.js';
+import { waitFor } from '../../../test/helpers/wait-for.js';
+import { TestHost, deadPort, udpTagged } from './l4-fixtures.js';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {

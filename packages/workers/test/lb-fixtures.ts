@@ -3,8 +3,8 @@
  * any number of "workers" (ClusterRuntime instances over the same state), with injected clocks and
  * random sources so every pick is exact.
  */
-import { HeaderList, SharedState, StatsWriter, validateConfig, type Config } from '@pillion/core';
-import { ClusterRuntime, type PickRequest } from '../src/worker/cluster-runtime.js';
+import { HeaderList, SharedState, StatsWriter, validateConfig, type Config, type PickRequest } from '@pillion/core';
+import { ClusterRuntime } from '../src/worker/cluster-runtime.js';
 import { SlotRegistry } from '../src/supervisor/slot-registry.js';
 import type { RuntimeSnapshot } from '../src/messages.js';
 

@@ -9,7 +9,7 @@
  * - cluster-balancer: host set + policy (+ zones) for one cluster, what a worker holds
  * - hash: the key hash shared by the consistent-hash policies and their callers
  */
-export type { LbHost, LbPolicy, LbPolicyConfig, PickContext, Picker } from './types.js';
+export type { LbHost, LbPolicy, LbPolicyConfig, PickContext, PickRequest, Picker } from './types.js';
 export { createPicker, usesHash } from './create-picker.js';
 export {
   buildHostSet,

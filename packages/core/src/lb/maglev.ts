@@ -1,5 +1,6 @@
 import { hashKey } from './hash.js';
 import { byKey } from './by-key.js';
+import { OwnerWalk } from './walk.js';
 import type { LbHost, PickContext, Picker } from './types.js';
 
 export interface MaglevOptions {
@@ -25,8 +26,7 @@ export class MaglevPicker implements Picker {
   private table: Int32Array;
   /** Distinct hosts that own at least one slot (all of them unless hosts outnumber slots). */
   private present = 0;
-  private seen = new Uint32Array(0);
-  private stamp = 0;
+  private readonly walk = new OwnerWalk();
 
   constructor(options: MaglevOptions = {}) {
     const m = options.tableSize ?? DEFAULT_MAGLEV_TABLE_SIZE;
@@ -40,8 +40,7 @@ export class MaglevPicker implements Picker {
   build(hosts: readonly LbHost[]): void {
     const n = hosts.length;
     const m = this.tableSize;
-    this.seen = new Uint32Array(n);
-    this.stamp = 0;
+    this.walk.reset(n);
     if (n === 0) {
       this.table = new Int32Array(0);
       this.present = 0;
@@ -99,7 +98,7 @@ export class MaglevPicker implements Picker {
     if (m === 0) return -1;
     const at = (ctx.hash >>> 0) % m;
     if (attempt === 0) return this.table[at];
-    return this.walk(at, attempt % this.present);
+    return this.walk.nth(this.table, at, attempt % this.present);
   }
 
   /** Slots owned by the host at each index given to build(); for reports and tests. */
@@ -107,28 +106,6 @@ export class MaglevPicker implements Picker {
     const counts = new Int32Array(n);
     for (let k = 0; k < this.table.length; k++) counts[this.table[k]]++;
     return counts;
-  }
-
-  /** The k-th distinct host met moving forward through the table from `at` (0 is table[at]). */
-  private walk(at: number, k: number): number {
-    const table = this.table;
-    const m = table.length;
-    if (++this.stamp === 0xffffffff) {
-      this.seen.fill(0);
-      this.stamp = 1;
-    }
-    const stamp = this.stamp;
-    let found = 0;
-    for (let step = 0; step < m; step++) {
-      let p = at + step;
-      if (p >= m) p -= m;
-      const host = table[p];
-      if (this.seen[host] === stamp) continue;
-      if (found === k) return host;
-      this.seen[host] = stamp;
-      found++;
-    }
-    return table[at];
   }
 }
 

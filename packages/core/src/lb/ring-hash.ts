@@ -1,5 +1,6 @@
 import { byKey } from './by-key.js';
 import { hashIndexedKeys } from './hash.js';
+import { OwnerWalk } from './walk.js';
 import type { LbHost, PickContext, Picker } from './types.js';
 
 export interface RingHashOptions {
@@ -31,8 +32,7 @@ export class RingHashPicker implements Picker {
   private n = 0;
   private hashes = new Uint32Array(0);
   private owners = new Int32Array(0);
-  private seen = new Uint32Array(0);
-  private stamp = 0;
+  private readonly walk = new OwnerWalk();
 
   constructor(options: RingHashOptions = {}) {
     const min = options.minRingSize ?? DEFAULT_MIN_RING_SIZE;
@@ -56,8 +56,7 @@ export class RingHashPicker implements Picker {
     const n = hosts.length;
     if (n > RANK_SPACE) throw new RangeError(`ring-hash supports at most ${RANK_SPACE} hosts, got ${n}`);
     this.n = n;
-    this.seen = new Uint32Array(n);
-    this.stamp = 0;
+    this.walk.reset(n);
     let heaviest = 0;
     for (const h of hosts) if (h.weight > heaviest) heaviest = h.weight;
     const counts = new Float64Array(n);
@@ -111,27 +110,6 @@ export class RingHashPicker implements Picker {
     }
     const pos = lo === len ? 0 : lo;
     if (attempt === 0) return this.owners[pos];
-    return this.walk(pos, attempt % this.n);
-  }
-
-  /** The k-th distinct host met going clockwise from `pos` (0 is the owner of `pos`). */
-  private walk(pos: number, k: number): number {
-    const len = this.owners.length;
-    if (++this.stamp === 0xffffffff) {
-      this.seen.fill(0);
-      this.stamp = 1;
-    }
-    const stamp = this.stamp;
-    let found = 0;
-    for (let step = 0; step < len; step++) {
-      let p = pos + step;
-      if (p >= len) p -= len;
-      const host = this.owners[p];
-      if (this.seen[host] === stamp) continue;
-      if (found === k) return host;
-      this.seen[host] = stamp;
-      found++;
-    }
-    return this.owners[pos];
+    return this.walk.nth(this.owners, pos, attempt % this.n);
   }
 }

@@ -5,6 +5,8 @@
  * so the same code runs over a SharedArrayBuffer in the proxy and over plain numbers in tests.
  */
 
+import type { HeaderList } from '../http/header-list.js';
+
 /** An endpoint the picker may choose, as seen after eligibility and weighting (see host-set.ts). */
 export interface LbHost {
   /** The endpoint's SharedState slot; handed back to `PickContext.activeRequests`. */
@@ -77,4 +79,15 @@ export interface LbPolicyConfig {
   readonly max_ring_size?: number;
   /** maglev: lookup table size, a prime (default 65537). */
   readonly table_size?: number;
+}
+
+/**
+ * What a pick may look at, per request (an HTTP exchange, a TCP connection, a UDP session): the
+ * request's headers and client (for hashing) and a scratch slot the cluster keeps its walk in.
+ */
+export interface PickRequest {
+  readonly headers: HeaderList;
+  readonly clientAddress: string;
+  /** Per-request balancer state (for walking on to other endpoints on later attempts); owned by the cluster. */
+  lbScratch: unknown;
 }

@@ -20,3 +20,45 @@ export function walkDistinct(first: number, salt: number, attempt: number, n: nu
 export function saltOf(u: number): number {
   return (u * 4294967296) >>> 0;
 }
+
+/**
+ * Walking on along a table of owners, for the policies whose first choice is a position in it (the
+ * ring of ring-hash, the lookup table of maglev): attempt k takes the k-th distinct host met going
+ * forward from that position, so a retry goes where the key would go were the hosts before it gone.
+ * One instance per picker; it keeps the marks of the hosts already met, reused from walk to walk.
+ */
+export class OwnerWalk {
+  private seen = new Uint32Array(0);
+  private stamp = 0;
+
+  /** Forgets every earlier walk; owners from now on are host indexes in 0 .. hosts - 1. */
+  reset(hosts: number): void {
+    this.seen = new Uint32Array(hosts);
+    this.stamp = 0;
+  }
+
+  /**
+   * The k-th distinct host met moving forward through `owners` from `at`, wrapping around (0 is
+   * owners[at]); owners[at] again when there are not that many distinct hosts.
+   */
+  nth(owners: Int32Array, at: number, k: number): number {
+    const len = owners.length;
+    if (++this.stamp === 0xffffffff) {
+      this.seen.fill(0);
+      this.stamp = 1;
+    }
+    const stamp = this.stamp;
+    const seen = this.seen;
+    let found = 0;
+    for (let step = 0; step < len; step++) {
+      let p = at + step;
+      if (p >= len) p -= len;
+      const host = owners[p];
+      if (seen[host] === stamp) continue;
+      if (found === k) return host;
+      seen[host] = stamp;
+      found++;
+    }
+    return owners[at];
+  }
+}

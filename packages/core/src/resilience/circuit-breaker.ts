@@ -25,8 +25,16 @@ export interface ResourceCounters {
 
 export type ResourceKind = 'connection' | 'pending-request' | 'request' | 'retry';
 
-/** Config field names, used as the `limit` label. */
-export type LimitName = 'max_connections' | 'max_pending_requests' | 'max_requests' | 'max_retries';
+/**
+ * Every limit a breaker refuses on, named as in the config, and so in the `limit` label of
+ * `pillion_circuit_breaker_rejections_total` and in the `cb_reject_<limit>` cluster statistics: the
+ * four resource limits, then an endpoint's failure-rate breaker.
+ */
+export const BREAKER_LIMITS = ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'failure_rate'] as const;
+export type BreakerLimit = (typeof BREAKER_LIMITS)[number];
+
+/** The resource limits (config field names), the ones `rejectingLimit` decides. */
+export type LimitName = Exclude<BreakerLimit, 'failure_rate'>;
 
 /**
  * Which limit stops one more `kind` from being taken, or undefined when it may be. The counter is

@@ -55,8 +55,8 @@ export {
   returnToService,
 } from './outlier.js';
 export type { OutlierConfig, OutlierState, OutlierVerdict } from './outlier.js';
-export { canAcquire, rejectingLimit } from './circuit-breaker.js';
-export type { LimitName, ResourceCounters, ResourceKind, ResourceLimits } from './circuit-breaker.js';
+export { BREAKER_LIMITS, canAcquire, rejectingLimit } from './circuit-breaker.js';
+export type { BreakerLimit, LimitName, ResourceCounters, ResourceKind, ResourceLimits } from './circuit-breaker.js';
 export {
   advanceWindow,
   BREAKER_ADMIT,

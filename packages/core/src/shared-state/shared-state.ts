@@ -35,6 +35,15 @@ import {
   type ListenerStat,
 } from './layout.js';
 
+/**
+ * Spins this many times before taking an endpoint lock over: only a thread that died inside the few
+ * lines a lock guards can hold it that long, and its update is lost either way.
+ */
+export const LOCK_MAX_SPINS = 1 << 20;
+
+/** The endpoint fields that are locks: 1 while a thread updates fields that change together. */
+export type EndpointLockField = Extract<EndpointField, 'frb_lock' | 'outlier_lock'>;
+
 export class SharedState {
   readonly buffer: SharedArrayBuffer;
   readonly layout: Layout;
@@ -125,6 +134,18 @@ export class SharedState {
   }
   compareExchangeEndpoint(slot: number, field: EndpointField, expected: number, value: number): number {
     return Atomics.compareExchange(this.i32, this.endpointIndex(slot, field), expected, value);
+  }
+  /**
+   * Takes one of the endpoint's short spin locks (0 free, 1 held) with compare-and-exchange; after
+   * LOCK_MAX_SPINS failed tries, takes it over. Release it with unlockEndpoint.
+   */
+  lockEndpoint(slot: number, field: EndpointLockField): void {
+    const i = this.endpointIndex(slot, field);
+    for (let n = 0; n < LOCK_MAX_SPINS; n++) if (Atomics.compareExchange(this.i32, i, 0, 1) === 0) return;
+    Atomics.store(this.i32, i, 1);
+  }
+  unlockEndpoint(slot: number, field: EndpointLockField): void {
+    Atomics.store(this.i32, this.endpointIndex(slot, field), 0);
   }
   orEndpoint(slot: number, field: EndpointField, bits: number): number {
     return Atomics.or(this.i32, this.endpointIndex(slot, field), bits);

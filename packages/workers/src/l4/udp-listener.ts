@@ -17,6 +17,7 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import type { ListenerStat, UdpListenerConfig } from '@pillion/core';
+import { DrainWaiter } from '../drain-waiter.js';
 import type { Logger } from '../logger.js';
 import { accessLogOf, sampled, type L4Host } from './l4-host.js';
 import { UdpSession, type UdpEnd } from './udp-session.js';
@@ -47,7 +48,7 @@ export class UdpListener {
   private readonly sessions = new Map<string, UdpSession>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining = false;
-  private idleWaiters: (() => void)[] = [];
+  private readonly drainWaiter = new DrainWaiter(() => this.sessions.size);
   private readonly clock: () => number;
 
   constructor(config: UdpListenerConfig, slot: number, host: L4Host, clock: () => number = Date.now) {
@@ -181,7 +182,7 @@ export class UdpListener {
         end,
       });
     }
-    if (this.sessions.size === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w();
+    this.drainWaiter.check();
   }
 
   private armSweep(): void {
@@ -220,14 +221,7 @@ export class UdpListener {
 
   /** Resolves when no session is left, or after `timeoutMs`; returns how many were still open. */
   idle(timeoutMs: number): Promise<number> {
-    if (this.sessions.size === 0) return Promise.resolve(0);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.sessions.size), timeoutMs);
-      this.idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(0);
-      });
-    });
+    return this.drainWaiter.wait(timeoutMs);
   }
 
   /** Ends every session and closes the socket. */

@@ -6,7 +6,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv6 } from 'node:net';
-import type { PickRequest } from '../worker/cluster-runtime.js';
+import type { PickRequest } from '@pillion/core';
 import { CONNECTED, NO_HEADERS, type L4Cluster, type L4Endpoint } from './l4-host.js';
 import type { UdpListener } from './udp-listener.js';
 

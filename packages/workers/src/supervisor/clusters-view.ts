@@ -68,5 +68,6 @@ function endpointView(state: SharedState, c: ClusterSnapshot, e: EndpointRef, no
     warm: c.config.pool.warmup ? s.endpoint(e.slot, 'warm_pools') >= s.layout.cap.maxThreads - 1 : null,
     failure_breaker: c.config.failure_breaker ? BREAKER_PHASES[s.endpoint(e.slot, 'frb_phase')] ?? 'closed' : null,
     requests_total: s.endpointStat(e.slot, 'requests'),
+    connect_failures_total: s.endpointStat(e.slot, 'connect_failures'),
   };
 }

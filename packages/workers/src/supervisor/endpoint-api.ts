@@ -4,15 +4,7 @@
  * `POST /clusters/NAME/endpoints/ADDRESS:PORT/weight` (`{ weight }`). Problems carry the path of the
  * field inside the body, like config problems do (`[1].port: must be <= 65535`).
  */
-import { endpointSchema, formatPath, type ConfigProblem, type EndpointConfig } from '@pillion/core';
-
-/** The parts of a schema issue read here. */
-interface Issue {
-  readonly code: string;
-  readonly path: readonly PropertyKey[];
-  readonly message: string;
-  readonly keys?: readonly string[];
-}
+import { endpointSchema, toConfigProblems, type ConfigProblem, type EndpointConfig } from '@pillion/core';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; problems: ConfigProblem[] };
 
@@ -22,9 +14,9 @@ export function parseEndpointList(body: unknown): Parsed<EndpointConfig[]> {
   const value: EndpointConfig[] = [];
   const seen = new Map<string, number>();
   body.forEach((item, i) => {
-    const r = endpointSchema.safeParse(item);
+    const r = endpointSchema().safeParse(item);
     if (!r.success) {
-      problems.push(...toProblems(r.error.issues, [i]));
+      problems.push(...toConfigProblems(r.error.issues, [i]));
       return;
     }
     const key = `${r.data.address}:${r.data.port}`;
@@ -43,8 +35,8 @@ export function parseWeight(body: unknown): Parsed<number> {
   const raw = (body as { weight?: unknown }).weight;
   if (raw === undefined) problems.push({ path: 'weight', message: 'is required' });
   else {
-    const r = endpointSchema.shape.weight.safeParse(raw);
-    if (!r.success) problems.push(...toProblems(r.error.issues, ['weight']));
+    const r = endpointSchema().shape.weight.safeParse(raw);
+    if (!r.success) problems.push(...toConfigProblems(r.error.issues, ['weight']));
     else if (!problems.length) return { ok: true, value: r.data };
   }
   return { ok: false, problems };
@@ -59,23 +51,4 @@ export function splitEndpointKey(text: string): { address: string; port: number 
   const port = Number(text.slice(colon + 1));
   if (!address || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   return { address, port };
-}
-
-function toProblems(issues: readonly Issue[], prefix: PropertyKey[]): ConfigProblem[] {
-  const out: ConfigProblem[] = [];
-  for (const issue of issues) {
-    const path = formatPath([...prefix, ...issue.path]);
-    if (issue.code === 'unrecognized_keys' && issue.keys) {
-      for (const key of issue.keys) out.push({ path: path ? `${path}.${key}` : key, message: 'unknown field' });
-      continue;
-    }
-    out.push({ path, message: describe(issue) });
-  }
-  return out;
-}
-
-function describe(issue: Issue): string {
-  const m = /^Invalid input: expected (\w+), received (\w+)$/.exec(issue.message);
-  if (m) return m[2] === 'undefined' ? 'is required' : `must be ${/^[aeiou]/.test(m[1]!) ? 'an' : 'a'} ${m[1]} (got ${m[2]})`;
-  return issue.message;
 }

@@ -5,26 +5,30 @@
  */
 import type { HeaderList } from '@pillion/core';
 import type { EndpointPool } from './endpoint-pool.js';
-import type { HttpConnection, UpstreamExchange } from './http-connection.js';
+import type { UpstreamExchange, UpstreamStream } from './upstream-exchange.js';
+
+const NO_BODY = Object.freeze({ kind: 'none', length: 0 } as const);
 
 export interface WarmupCheck {
-  /** The request head to send, e.g. `GET /health HTTP/1.1\r\nhost: ...\r\n\r\n`. */
-  head: string;
+  /** The request target to GET, e.g. `/health`. */
+  path: string;
+  /** Its fields (host, user-agent). */
+  headers: HeaderList;
   accepts(status: number): boolean;
 }
 
 export class WarmupProbe implements UpstreamExchange {
   private ok = false;
-  private conn: HttpConnection | null = null;
+  private conn: UpstreamStream | null = null;
 
   constructor(
     private readonly pool: EndpointPool,
     private readonly check: WarmupCheck,
   ) {}
 
-  onConnection(conn: HttpConnection): void {
+  onConnection(conn: UpstreamStream): void {
     this.conn = conn;
-    conn.write(this.check.head);
+    conn.sendRequest('GET', this.check.path, this.check.headers, NO_BODY, null, true, null);
   }
 
   onResponseHead(status: number, _reason: string, _headers: HeaderList): void {

@@ -27,6 +27,14 @@ export class BodyBuffer {
     return this.bytes.subarray(0, this.length);
   }
 
+  /** Hands the body over: its memory is the caller's from now on (the buffer starts empty again). */
+  take(): Uint8Array {
+    const body = this.bytes.subarray(0, this.length);
+    this.bytes = EMPTY;
+    this.length = 0;
+    return body;
+  }
+
   reset(): void {
     this.length = 0;
     if (this.bytes.length > KEEP_BUFFER_BYTES) this.bytes = EMPTY;

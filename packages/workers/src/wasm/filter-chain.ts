@@ -17,6 +17,7 @@ export interface FilterChainOptions {
 
 const REQUEST = 0;
 const RESPONSE = 1;
+const EMPTY_BODY = new Uint8Array(0);
 /** States kept for reuse; beyond this, finished ones go to the garbage collector. */
 const MAX_POOLED_STATES = 1024;
 
@@ -32,6 +33,11 @@ let nextRequestId = 1;
  *   onResponseHeaders                     once the upstream answered; also over a local reply,
  *                                         so filters that saw the request can decorate it
  *   onResponseBody(chunk, end)            per chunk, like the request body
+ *
+ * While a body hook returns Buffer the chain keeps a copy of the chunk (up to the smallest limit a
+ * filter asked for: past it, 413 or 500) and the pipeline forwards nothing; after the last chunk
+ * returns Continue the pipeline takes the whole body (takeRequestBody, takeResponseBody) and sends it.
+ * So a filter's limit bounds what the proxy holds for it.
  *   onLog                                 exactly once at the end, even when the request failed
  *                                         or was aborted (it releases the request's state)
  *
@@ -112,6 +118,19 @@ export class FilterChain {
 
   onResponseBody(req: FilterRequest, chunk: Uint8Array, end: boolean): Action {
     return this.body(req, chunk, end, RESPONSE);
+  }
+
+  /**
+   * The request body the chain withheld, once onRequestBody returned Continue for its last chunk; the
+   * memory is the caller's. Empty when no filter asked for the whole body.
+   */
+  takeRequestBody(req: FilterRequest): Uint8Array {
+    return req.filterState === null ? EMPTY_BODY : req.filterState.bodies[REQUEST].take();
+  }
+
+  /** The response body the chain withheld, like takeRequestBody. */
+  takeResponseBody(req: FilterRequest): Uint8Array {
+    return req.filterState === null ? EMPTY_BODY : req.filterState.bodies[RESPONSE].take();
   }
 
   onLog(req: FilterRequest): void {

@@ -23,8 +23,6 @@ import {
 
 export { BREAKER_ADMIT, BREAKER_PROBE, BREAKER_REJECT };
 
-const MAX_SPINS = 1 << 20;
-
 type FailureBreakerConfig = NonNullable<ClusterConfig['failure_breaker']>;
 
 export function failureBreakerConfigOf(c: FailureBreakerConfig): FailureRateBreakerConfig {
@@ -83,7 +81,7 @@ export class SharedFailureBreaker {
 
   private load(slot: number): BreakerState {
     const s = this.state;
-    for (let i = 0; i < MAX_SPINS; i++) if (s.compareExchangeEndpoint(slot, 'frb_lock', 0, 1) === 0) break;
+    s.lockEndpoint(slot, 'frb_lock');
     const b = this.scratch;
     b.phase = s.endpoint(slot, 'frb_phase') as BreakerPhase;
     b.probesInFlight = s.endpoint(slot, 'frb_probes');
@@ -101,7 +99,7 @@ export class SharedFailureBreaker {
     s.setEndpoint(slot, 'frb_probes', b.probesInFlight);
     s.setEndpoint(slot, 'frb_probe_ok', b.probeSuccesses);
     s.setEndpoint(slot, 'frb_phase', b.phase);
-    s.setEndpoint(slot, 'frb_lock', 0);
+    s.unlockEndpoint(slot, 'frb_lock');
   }
 }
 

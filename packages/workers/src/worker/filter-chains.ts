@@ -4,15 +4,8 @@
  * the worker reports to the supervisor now and then — never per request.
  */
 import type { Logger } from '../logger.js';
-import type { FilterSpec } from '../messages.js';
+import type { FilterCounters, FilterSpec } from '../messages.js';
 import { AtomicBuckets, FilterChain, FilterMetrics, WasmFilter, type FilterError } from '../wasm/index.js';
-
-export interface FilterCounters {
-  /** `listener/filter` → failures since start */
-  errors: Record<string, number>;
-  /** `listener/filter` → the filter's own counters and gauges */
-  metrics: Record<string, Record<string, number>>;
-}
 
 export class WorkerFilters {
   private readonly metrics = new Map<string, FilterMetrics>();

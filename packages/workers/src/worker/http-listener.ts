@@ -4,11 +4,13 @@
  * flight. How HTTP/1.1 is read from the wire is the codec's job (uws-listener.ts, strict-listener.ts);
  * everything after the request head is the protocol-neutral pipeline in proxy-exchange.ts.
  */
-import { RouteTable, type Config, type HttpListenerConfig, type RequestLimits, type SharedState, type StatsWriter } from '@pillion/core';
+import { RouteTable, type Config, type ForwardClientCertMode, type HttpListenerConfig, type PeerIdentity, type RequestLimits, type SharedState, type StatsWriter } from '@pillion/core';
+import { DrainWaiter } from '../drain-waiter.js';
 import type { Logger } from '../logger.js';
 import type { FilterChain } from '../wasm/index.js';
 import type { ClusterRuntime } from './cluster-runtime.js';
 import type { Downstream } from './downstream.js';
+import type { WorkerTls } from './worker-tls.js';
 
 /** What the HTTP path needs from the worker that runs it (WorkerRuntime provides it). */
 export interface HttpHost {
@@ -18,6 +20,8 @@ export interface HttpHost {
   /** The running config; replaced (never mutated) on reload. */
   readonly config: Config;
   cluster(name: string): ClusterRuntime | undefined;
+  /** Secure contexts of TLS listeners (absent where no listener has `tls`). */
+  readonly tls?: WorkerTls;
 }
 
 export abstract class HttpListener {
@@ -36,7 +40,11 @@ export abstract class HttpListener {
   /** The codec aborts a pending request when another arrives on its connection: see startDeferred. */
   deferForward = false;
   draining = false;
-  private idleWaiters: (() => void)[] = [];
+  /** The listener terminates TLS: requests are forwarded with `x-forwarded-proto: https`. */
+  secure: boolean;
+  /** What becomes of `x-forwarded-client-cert` (sanitize on a listener without TLS: a client never injects it). */
+  forwardClientCert: ForwardClientCertMode;
+  private readonly drainWaiter = new DrainWaiter(() => this.active);
 
   constructor(
     config: HttpListenerConfig,
@@ -51,6 +59,8 @@ export abstract class HttpListener {
     this.stats = runtime.stats;
     this.accessLog = null;
     this.accessSample = 0;
+    this.secure = config.tls !== undefined;
+    this.forwardClientCert = config.tls?.forward_client_cert ?? 'sanitize';
     this.setAccessLog();
   }
 
@@ -66,6 +76,8 @@ export abstract class HttpListener {
     this.routes = new RouteTable(config.routes);
     this.requestLimits = limitsOf(config);
     this.maxBodyBytes = config.limits.max_request_body_bytes;
+    this.secure = config.tls !== undefined;
+    this.forwardClientCert = config.tls?.forward_client_cert ?? 'sanitize';
     this.setAccessLog();
   }
 
@@ -73,6 +85,16 @@ export abstract class HttpListener {
 
   /** The client's address as text, for forwarding headers and hashing. */
   abstract clientAddress(res: Downstream): string;
+
+  /** The verified identity of the client's TLS certificate, kept with its connection; null without one. */
+  clientIdentity(_res: Downstream): PeerIdentity | null {
+    return null;
+  }
+
+  /** The URI SAN of the certificate this listener presents: `By` in x-forwarded-client-cert ('' for none). */
+  clientCertBy(): string {
+    return this.runtime.tls?.listener(this.config.name)?.by ?? '';
+  }
 
   /** Stops accepting connections; requests in flight go on. */
   abstract stopAccepting(): void;
@@ -85,19 +107,12 @@ export abstract class HttpListener {
 
   exchangeDone(): void {
     this.active--;
-    if (this.active === 0 && this.idleWaiters.length) for (const w of this.idleWaiters.splice(0)) w();
+    this.drainWaiter.check();
   }
 
   /** Resolves when no exchange is in flight, or after `timeoutMs`; returns how many were still open. */
   idle(timeoutMs: number): Promise<number> {
-    if (this.active === 0) return Promise.resolve(0);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => resolve(this.active), timeoutMs);
-      this.idleWaiters.push(() => {
-        clearTimeout(timer);
-        resolve(0);
-      });
-    });
+    return this.drainWaiter.wait(timeoutMs);
   }
 }
 

@@ -2,10 +2,12 @@
  * Responses the proxy makes itself. Each carries `server: pillion` and a short plain-text body saying
  * what happened, so an operator reading a client's error can tell the proxy's answer from the upstream's.
  */
+import { canonicalReason, type HeaderList } from '@pillion/core';
 import type { Downstream } from './downstream.js';
 
 export const LOCAL_REPLY_TEXT: Record<number, string> = {
   400: 'bad request',
+  403: 'forbidden',
   404: 'no route',
   408: 'request head timeout',
   413: 'request body too large',
@@ -19,23 +21,10 @@ export const LOCAL_REPLY_TEXT: Record<number, string> = {
   505: 'HTTP version not supported',
 };
 
-const STATUS_LINE: Record<number, string> = {
-  400: '400 Bad Request',
-  404: '404 Not Found',
-  408: '408 Request Timeout',
-  413: '413 Content Too Large',
-  414: '414 URI Too Long',
-  431: '431 Request Header Fields Too Large',
-  500: '500 Internal Server Error',
-  501: '501 Not Implemented',
-  502: '502 Bad Gateway',
-  503: '503 Service Unavailable',
-  504: '504 Gateway Timeout',
-  505: '505 HTTP Version Not Supported',
-};
-
+/** "404 Not Found": the status line's code and registered reason phrase. */
 export function statusLine(status: number): string {
-  return STATUS_LINE[status] ?? String(status);
+  const reason = canonicalReason(status);
+  return reason ? `${status} ${reason}` : String(status);
 }
 
 /**
@@ -49,4 +38,21 @@ export function writeLocalReply(res: Downstream, status: number, detail: string 
   if (extra) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
   const text = LOCAL_REPLY_TEXT[status] ?? 'error';
   res.end(detail ? `${text}: ${detail}\n` : `${text}\n`, close);
+}
+
+/**
+ * Writes the reply a filter made (FilterRequest.sendLocalReply): its status, body and fields, with
+ * framing and Date left to the codec. Must run inside a cork.
+ */
+export function writeFilterReply(res: Downstream, status: number, body: string, headers: HeaderList | null, close: boolean): void {
+  res.writeStatus(statusLine(status));
+  if (headers === null || !headers.has('server')) res.writeHeader('server', 'pillion');
+  if (headers !== null) {
+    const raw = headers.raw;
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!;
+      if (name !== 'content-length' && name !== 'transfer-encoding' && name !== 'date') res.writeHeader(name, raw[i + 1]!);
+    }
+  }
+  res.end(body, close);
 }

@@ -4,8 +4,8 @@
  * threads saw them (Envoy counts per worker). The arithmetic is core's (`observeOutlier`); this module
  * only keeps its four fields in shared slots and makes each update whole.
  *
- * The four fields of one endpoint change together, so a short per-endpoint lock (one Int32 slot,
- * compare-and-exchange) serialises updates. The common case takes no lock: a success while both
+ * The four fields of one endpoint change together, so a short per-endpoint lock (the `outlier_lock`
+ * slot, taken with SharedState.lockEndpoint) serialises updates. The common case takes no lock: a success while both
  * counters are already zero changes nothing. `max_ejection_percent` is enforced across threads by
  * reserving a place in the cluster's `ejected_count` with one atomic add and giving it back when the
  * cluster is already at its limit.
@@ -45,23 +45,6 @@ export function outlierConfigOf(c: OutlierDetectionConfig): OutlierConfig {
   };
 }
 
-/**
- * Spins this many times before taking a lock over: only a thread that died inside the few lines it
- * guards can hold it that long, and its update is lost either way.
- */
-const MAX_SPINS = 1 << 20;
-
-function lock(state: SharedState, slot: number): void {
-  for (let i = 0; i < MAX_SPINS; i++) {
-    if (state.compareExchangeEndpoint(slot, 'outlier_lock', 0, 1) === 0) return;
-  }
-  state.setEndpoint(slot, 'outlier_lock', 1);
-}
-
-function unlock(state: SharedState, slot: number): void {
-  state.setEndpoint(slot, 'outlier_lock', 0);
-}
-
 function bumpGeneration(state: SharedState, cluster: number): void {
   state.addCluster(cluster, 'membership_generation', 1);
 }
@@ -90,7 +73,7 @@ export class SharedOutlier {
     }
     const now = this.now();
     let verdict: OutlierVerdict;
-    lock(state, slot);
+    state.lockEndpoint(slot, 'outlier_lock');
     try {
       const s = scratch;
       s.consecutive5xx = state.endpoint(slot, 'consecutive_5xx');
@@ -117,7 +100,7 @@ export class SharedOutlier {
       state.setEndpointTime(slot, 'ejected_until', s.ejectedUntil);
       if (verdict === OUTLIER_EJECTED) state.orEndpoint(slot, 'health', HEALTH_EJECTED);
     } finally {
-      unlock(state, slot);
+      state.unlockEndpoint(slot, 'outlier_lock');
     }
     if (verdict === OUTLIER_EJECTED) bumpGeneration(state, this.clusterSlot);
     return verdict;
@@ -132,7 +115,7 @@ export function returnIfDue(state: SharedState, clusterSlot: number, slot: numbe
   if ((state.endpoint(slot, 'health') & HEALTH_EJECTED) === 0) return false;
   if (now < state.endpointTime(slot, 'ejected_until')) return false;
   let returned = false;
-  lock(state, slot);
+  state.lockEndpoint(slot, 'outlier_lock');
   try {
     if ((state.endpoint(slot, 'health') & HEALTH_EJECTED) !== 0 && now >= state.endpointTime(slot, 'ejected_until')) {
       state.andEndpoint(slot, 'health', ~HEALTH_EJECTED);
@@ -140,7 +123,7 @@ export function returnIfDue(state: SharedState, clusterSlot: number, slot: numbe
       returned = true;
     }
   } finally {
-    unlock(state, slot);
+    state.unlockEndpoint(slot, 'outlier_lock');
   }
   if (returned) bumpGeneration(state, clusterSlot);
   return returned;
@@ -152,7 +135,7 @@ export function returnIfDue(state: SharedState, clusterSlot: number, slot: numbe
  */
 export function forgetEjection(state: SharedState, clusterSlot: number, slot: number): boolean {
   let was = false;
-  lock(state, slot);
+  state.lockEndpoint(slot, 'outlier_lock');
   try {
     if ((state.endpoint(slot, 'health') & HEALTH_EJECTED) !== 0) {
       state.andEndpoint(slot, 'health', ~HEALTH_EJECTED);
@@ -160,7 +143,7 @@ export function forgetEjection(state: SharedState, clusterSlot: number, slot: nu
       was = true;
     }
   } finally {
-    unlock(state, slot);
+    state.unlockEndpoint(slot, 'outlier_lock');
   }
   return was;
 }

@@ -1,7 +1,7 @@
 /**
  * A cluster's `pool`, `circuit_breaker` and `health_check` settings as an endpoint pool applies them.
  */
-import { parseExpectedStatuses } from '@pillion/core';
+import { HeaderList, parseExpectedStatuses } from '@pillion/core';
 import type { ClusterConfig } from '@pillion/core';
 import type { PoolLimits, WarmupOptions } from '../upstream/endpoint-pool.js';
 import type { WarmupCheck } from '../upstream/warmup-probe.js';
@@ -38,7 +38,8 @@ function warmupCheck(c: ClusterConfig, address: string, port: number): WarmupChe
   const matcher = parseExpectedStatuses(http.expected_statuses);
   const host = http.host ?? `${address.includes(':') ? `[${address}]` : address}:${port}`;
   return {
-    head: `GET ${http.path} HTTP/1.1\r\nhost: ${host}\r\nuser-agent: pillion-warmup\r\n\r\n`,
+    path: http.path,
+    headers: new HeaderList(['host', host, 'user-agent', 'pillion-warmup']),
     accepts: (status) => matcher.matches(status),
   };
 }
