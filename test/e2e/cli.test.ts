@@ -1,6 +1,10 @@
 /** The command line as operators use it: validate, bad configs, overrides. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { createPki, writePem } from '../helpers/certs.js';
 import { freePorts } from '../helpers/ports.js';
 import { runCli, writeConfig } from '../helpers/pillion.js';
 
@@ -74,4 +78,33 @@ it('prints usage for unknown arguments', async () => {
 it('validates the bundled demo config', async () => {
   const r = await runCli(['validate', new URL('../../examples/demo.yaml', import.meta.url).pathname]);
   expect(r.code).toBe(0);
+});
+
+it('validate reads every TLS file: missing files, a key that does not match, and relative paths from the config file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pillion-validate-tls-'));
+  const pki = await createPki();
+  writePem(dir, 'server', await pki.leaf({ dns: ['api.example.com'] }));
+  const other = await pki.leaf({ dns: ['other.example.com'] });
+  writeFileSync(join(dir, 'other.key'), other.key);
+  writeFileSync(join(dir, 'ca.pem'), pki.ca.cert);
+  const tls = (key: string) => ({
+    certificates: [{ cert_file: 'server.pem', key_file: key }],
+    client_certificate: { ca_file: 'ca.pem' },
+  });
+  const c: any = good(8080, 9901);
+  c.listeners[0].tls = tls('server.key');
+  const file = join(dir, 'pillion.json');
+  writeFileSync(file, JSON.stringify(c));
+  const ok = await runCli(['validate', file]);
+  expect(ok.stderr).toBe('');
+  expect(ok.code).toBe(0);
+
+  c.listeners[0].tls = tls('other.key');
+  c.clusters[0].tls = { ca_file: 'missing-ca.pem' };
+  writeFileSync(file, JSON.stringify(c));
+  const bad = await runCli(['validate', file]);
+  expect(bad.code).toBe(1);
+  expect(bad.stderr).toContain('2 problems');
+  expect(bad.stderr).toContain(`listeners[0].tls.certificates[0].key_file: the key in ${join(dir, 'other.key')} does not match the certificate in ${join(dir, 'server.pem')}`);
+  expect(bad.stderr).toContain(`clusters[0].tls.ca_file: cannot read ${join(dir, 'missing-ca.pem')}: ENOENT`);
 });

@@ -6,7 +6,7 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 /** Debian package names; each package installs the program of the same name. */
-export const PROGRAMS = ['curl', 'nginx'] as const;
+export const PROGRAMS = ['curl', 'nginx', 'openssl'] as const;
 export type Program = (typeof PROGRAMS)[number];
 
 export const APT_LINE = `apt-get install -y --no-install-recommends ${PROGRAMS.join(' ')}`;

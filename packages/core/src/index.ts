@@ -8,6 +8,7 @@
  * - lb: load-balancing policies (one file each), the host set they share, zone awareness
  * - resilience: health thresholds, outlier detection, breakers, backoff, retries, slow start
  * - shared-state: the layout of the memory every thread shares, and the slot allocator
+ * - tls: peer identities from certificates, x-forwarded-client-cert, the ClientHello's server name
  */
 export * from './config/index.js';
 export * from './routes/index.js';
@@ -15,3 +16,4 @@ export * from './shared-state/index.js';
 export * from './http/index.js';
 export * from './resilience/index.js';
 export * from './lb/index.js';
+export * from './tls/index.js';

@@ -73,3 +73,68 @@ describe('route table', () => {
     expect(rewritePath(t.routes[1]!, '/e')).toBe('/e');
   });
 });
+
+describe('route table: client_identity', () => {
+  const web = 'spiffe://cluster.local/ns/default/sa/web';
+  const t = new RouteTable([
+    route({ prefix: '/admin', client_identity: { exact: 'spiffe://cluster.local/ns/ops/sa/admin' } }, 'admin'),
+    route({ prefix: '/api', methods: ['POST'], client_identity: { prefix: 'spiffe://cluster.local/ns/default/' } }, 'api-write'),
+    route({ prefix: '/api', client_identity: { regex: 'spiffe://cluster\\.local/ns/[a-z]+/sa/(web|batch)' } }, 'api-read'),
+    route({ prefix: '/api', headers: { 'x-public': '1' } }, 'api-public'),
+    route({ prefix: '/open' }, 'open'),
+  ]);
+  const req = (path: string, identity: string | null | undefined, method = 'GET', headers: string[] = []) => ({
+    method,
+    path,
+    host: 'h',
+    headers: new HeaderList(headers),
+    identity,
+  });
+  const cases: [string, ReturnType<typeof req>, string | null, boolean][] = [
+    ['exact identity matches', req('/admin/x', 'spiffe://cluster.local/ns/ops/sa/admin'), 'admin', false],
+    ['exact identity does not match a longer one', req('/admin/x', 'spiffe://cluster.local/ns/ops/sa/admin2'), null, true],
+    ['prefix identity', req('/api/x', web, 'POST'), 'api-write', false],
+    ['prefix mismatch falls through to the next route', req('/api/x', 'spiffe://cluster.local/ns/other/sa/web', 'POST'), 'api-read', false],
+    ['regex identity', req('/api/x', 'spiffe://cluster.local/ns/batch/sa/batch'), 'api-read', false],
+    ['regex is anchored to the whole identity', req('/api/x', 'spiffe://cluster.local/ns/default/sa/webber'), null, true],
+    ['no identity never matches a route that requires one', req('/api/x', null), null, true],
+    ['an absent identity is no identity', req('/api/x', undefined), null, true],
+    ['a route without client_identity never serves a client an earlier route refused', req('/api/x', null, 'GET', ['x-public', '1']), null, true],
+    ['nor one whose identity an earlier route refused', req('/api/x', 'spiffe://cluster.local/ns/default/sa/db', 'GET', ['x-public', '1']), null, true],
+    ['routes without client_identity take any client', req('/open', web), 'open', false],
+    ['routes without client_identity take a client without one', req('/open', null), 'open', false],
+    ['no route at all is not an identity refusal', req('/nothing', web), null, false],
+  ];
+  it.each(cases)('%s', (_name, r, expected, refused) => {
+    expect(t.match(r)?.clusters[0] ?? null).toBe(expected);
+    if (expected === null) expect(t.refusedByIdentity(r)).toBe(refused);
+  });
+
+  it('refuses nothing for identity when no route has client_identity', () => {
+    const plain = new RouteTable([route({ prefix: '/a' }, 'a')]);
+    expect(plain.hasIdentityRoutes).toBe(false);
+    expect(plain.refusedByIdentity(req('/b', null))).toBe(false);
+    expect(t.hasIdentityRoutes).toBe(true);
+  });
+
+  it('a catch-all still serves requests no identity route took part in', () => {
+    const guarded = new RouteTable([route({ prefix: '/admin', methods: ['GET'], client_identity: { exact: 'a' } }, 'admin'), route({ prefix: '/' }, 'all')]);
+    const r = (method: string, path: string, identity: string | null) => ({ method, path, host: 'h', headers: new HeaderList(), identity });
+    expect(guarded.match(r('GET', '/admin', 'a'))?.clusters[0]).toBe('admin');
+    expect(guarded.match(r('GET', '/admin', 'b'))).toBeNull();
+    expect(guarded.match(r('GET', '/admin', null))).toBeNull();
+    expect(guarded.match(r('POST', '/admin', null))?.clusters[0]).toBe('all');
+    expect(guarded.match(r('GET', '/other', null))?.clusters[0]).toBe('all');
+  });
+
+  it('an identity refusal respects the route methods, host and headers', () => {
+    const scoped = new RouteTable([
+      route({ prefix: '/', methods: ['GET'], host: '*.internal', headers: { 'x-t': { present: true } }, client_identity: { exact: 'a' } }, 'a'),
+    ]);
+    const r = (method: string, host: string, headers: string[]) => ({ method, path: '/', host, headers: new HeaderList(headers), identity: 'b' });
+    expect(scoped.refusedByIdentity(r('GET', 'x.internal:8443', ['x-t', '1']))).toBe(true);
+    expect(scoped.refusedByIdentity(r('POST', 'x.internal', ['x-t', '1']))).toBe(false);
+    expect(scoped.refusedByIdentity(r('GET', 'x.public', ['x-t', '1']))).toBe(false);
+    expect(scoped.refusedByIdentity(r('GET', 'x.internal', []))).toBe(false);
+  });
+});

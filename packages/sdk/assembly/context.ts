@@ -2,7 +2,7 @@ import { Action } from "./action";
 import { Headers } from "./headers";
 import {
   DIRECTION_REQUEST, DIRECTION_RESPONSE, MAP_REQUEST, MAP_RESPONSE, PROPERTY_AUTHORITY,
-  PROPERTY_CLIENT_ADDRESS, PROPERTY_METHOD, PROPERTY_PATH, body_read, buffer_body, get_property,
+  PROPERTY_CLIENT_ADDRESS, PROPERTY_CLIENT_IDENTITY, PROPERTY_METHOD, PROPERTY_PATH, body_read, buffer_body, get_property,
   response_status, send_local_reply, set_cluster, set_path,
 } from "./host";
 import { growScratch, scratchPtr, scratchString, scratchUnits } from "./scratch";
@@ -58,6 +58,15 @@ export class Context {
   /** The client's IP address. */
   get clientAddress(): string {
     return property(PROPERTY_CLIENT_ADDRESS);
+  }
+
+  /**
+   * Who the client is, from its verified TLS certificate (listeners with `tls.client_certificate`):
+   * the certificate's URI SAN (a SPIFFE ID such as `spiffe://cluster.local/ns/default/sa/web`), else
+   * its first DNS SAN, else its subject CN. Empty when the client presented no certificate.
+   */
+  get clientIdentity(): string {
+    return property(PROPERTY_CLIENT_IDENTITY);
   }
 
   /** Status of the upstream response; 0 before it arrives. */

@@ -55,6 +55,7 @@ export const PROPERTY_METHOD: i32 = 0;
 export const PROPERTY_PATH: i32 = 1;
 export const PROPERTY_AUTHORITY: i32 = 2;
 export const PROPERTY_CLIENT_ADDRESS: i32 = 3;
+export const PROPERTY_CLIENT_IDENTITY: i32 = 4;
 export const DIRECTION_REQUEST: i32 = 0;
 export const DIRECTION_RESPONSE: i32 = 1;
 export const METRIC_COUNTER: i32 = 0;

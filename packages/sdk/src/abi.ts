@@ -101,8 +101,11 @@ export type HookExportName = keyof typeof hookExports;
 
 /** `map` argument of the header functions. */
 export const HeaderMap = { Request: 0, Response: 1 } as const;
-/** `property` argument of get_property. */
-export const Property = { Method: 0, Path: 1, Authority: 2, ClientAddress: 3 } as const;
+/**
+ * `property` argument of get_property. ClientIdentity: the name of the client's verified TLS
+ * certificate (its URI SAN, else its first DNS SAN, else its CN); empty without one.
+ */
+export const Property = { Method: 0, Path: 1, Authority: 2, ClientAddress: 3, ClientIdentity: 4 } as const;
 /** `direction` argument of buffer_body. */
 export const Direction = { Request: 0, Response: 1 } as const;
 /** `level` argument of log. */

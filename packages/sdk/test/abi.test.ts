@@ -46,6 +46,7 @@ describe('the compiled SDK against the ABI module', () => {
       PROPERTY_PATH: Property.Path,
       PROPERTY_AUTHORITY: Property.Authority,
       PROPERTY_CLIENT_ADDRESS: Property.ClientAddress,
+      PROPERTY_CLIENT_IDENTITY: Property.ClientIdentity,
       DIRECTION_REQUEST: Direction.Request,
       DIRECTION_RESPONSE: Direction.Response,
       METRIC_COUNTER: MetricKind.Counter,

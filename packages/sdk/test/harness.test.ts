@@ -145,28 +145,36 @@ describe('runSuite on the host runtime', () => {
             metrics: { calls: 2 },
           },
         },
+        {
+          name: 'a case may give the client a verified identity',
+          request: { client_identity: 'spiffe://cluster.local/ns/default/sa/web' },
+          expect: { request_headers: { 'x-client-identity': 'spiffe://cluster.local/ns/default/sa/web' }, metrics: { calls: 3 } },
+        },
+        { name: 'without one the identity is empty', expect: { request_headers: { 'x-client-identity': null }, metrics: { calls: 4 } } },
         { name: 'a trap is a 500 the case can expect', request: { headers: { 'x-crash': '1' } }, expect: { status: 500, error: 'unreachable' } },
         { name: 'a bad config fails the case that uses it', config: { greeting: 7 }, expect: { status: 200 } },
         { name: 'wrong on purpose', expect: { request_headers: { 'x-greeting': 'bye' } } },
       ],
     });
     const result = runSuite(suite, module, harnessRuntime);
-    expect(result.cases.map((c) => c.failures.length)).toEqual([0, 0, 0, 0, 1, 1]);
-    expect(result.cases[4]!.failures[0]).toMatch(
+    expect(result.cases.map((c) => c.failures.length)).toEqual([0, 0, 0, 0, 0, 0, 1, 1]);
+    expect(result.cases[6]!.failures[0]).toMatch(
       /^the filter failed to start: config: config 'greeting' must be a string, not a number at \S+json\.ts:\d+:\d+$/,
     );
-    expect(result.cases[5]!.failures).toEqual(['request header x-greeting: expected "bye", got "hello"']);
+    expect(result.cases[7]!.failures).toEqual(['request header x-greeting: expected "bye", got "hello"']);
     expect(formatResult('echo', result).split('\n')).toEqual([
       '# echo',
       "ok 1 - clock and random are the suite's",
       'ok 2 - the clock carries on, a case config gets its own instance',
       'ok 3 - a local reply passes back through the response hooks',
-      'ok 4 - a trap is a 500 the case can expect',
-      'not ok 5 - a bad config fails the case that uses it',
-      `    ${result.cases[4]!.failures[0]}`,
-      'not ok 6 - wrong on purpose',
+      'ok 4 - a case may give the client a verified identity',
+      'ok 5 - without one the identity is empty',
+      'ok 6 - a trap is a 500 the case can expect',
+      'not ok 7 - a bad config fails the case that uses it',
+      `    ${result.cases[6]!.failures[0]}`,
+      'not ok 8 - wrong on purpose',
       '    request header x-greeting: expected "bye", got "hello"',
-      '# 4 passed, 2 failed',
+      '# 6 passed, 2 failed',
     ]);
   });
 });

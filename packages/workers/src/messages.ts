@@ -3,7 +3,6 @@
  * request path: requests only touch SharedState.
  */
 import type { ClusterConfig, Config } from '@pillion/core';
-import type { FilterCounters } from './worker/filter-chains.js';
 
 export interface EndpointSnapshot {
   slot: number;
@@ -22,6 +21,14 @@ export interface ClusterSnapshot {
   endpoints: EndpointSnapshot[];
 }
 
+/** What a worker's filters counted: reported to the supervisor now and then, never per request. */
+export interface FilterCounters {
+  /** `listener/filter` → failures since start */
+  errors: Record<string, number>;
+  /** `listener/filter` → the filter's own counters and gauges */
+  metrics: Record<string, Record<string, number>>;
+}
+
 /** One WASM filter of a listener, compiled once by the supervisor; each worker instantiates its own. */
 export interface FilterSpec {
   name: string;
@@ -35,6 +42,29 @@ export interface FilterSpec {
   bucketCount: number;
 }
 
+/** A TLS listener's certificates and keys (PEM), read and checked by the supervisor. */
+export interface ListenerTlsMaterial {
+  /** In config order: the first is the default; others serve their SNI names. */
+  certificates: { cert: string; key: string; serverNames: string[]; /** Its first URI SAN ('' for none): x-forwarded-client-cert's By. */ uri: string }[];
+  /** CA bundle client certificates must chain to (client_certificate.ca_file), or null. */
+  ca: string | null;
+  /** Session ticket keys (48 bytes), the same in every worker so a client resumes on any thread. */
+  ticketKeys: Uint8Array;
+}
+
+/** A cluster's TLS files (PEM), read and checked by the supervisor. */
+export interface ClusterTlsMaterial {
+  /** null: the system's trust store. */
+  ca: string | null;
+  cert: string | null;
+  key: string | null;
+}
+
+export interface TlsMaterial {
+  listeners: Record<string, ListenerTlsMaterial>;
+  clusters: Record<string, ClusterTlsMaterial>;
+}
+
 /** What a worker needs to serve: the validated config plus the shared-memory slots assigned to it. */
 export interface RuntimeSnapshot {
   generation: number;
@@ -43,6 +73,8 @@ export interface RuntimeSnapshot {
   clusters: ClusterSnapshot[];
   /** Listener name → its filter chain, in order. */
   filters?: Record<string, FilterSpec[]>;
+  /** Certificates and keys of TLS listeners and clusters. */
+  tls?: TlsMaterial;
 }
 
 /** The argument of the long-running `serve` task, one per worker thread. */

@@ -6,10 +6,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { createServer, type Server, type Socket } from 'node:net';
 import pino from 'pino';
-import { SharedState, parseConfig, type Config, type ListenerStat, type StatsWriter } from '@pillion/core';
+import { SharedState, parseConfig, type Config, type ListenerStat, type PickRequest, type StatsWriter } from '@pillion/core';
 import type { L4Cluster, L4Endpoint, L4Host } from '../src/l4/l4-host.js';
-import type { ClusterSnapshot } from '../src/messages.js';
-import type { PickRequest, UpstreamResult } from '../src/worker/cluster-runtime.js';
+import type { ClusterSnapshot, TlsMaterial } from '../src/messages.js';
+import type { UpstreamResult } from '../src/worker/cluster-runtime.js';
+import { WorkerTls } from '../src/worker/worker-tls.js';
 
 /** Chooses an index into the cluster's endpoints (or -1 for none) for one pick. */
 export type Chooser = (req: PickRequest, attempt: number, pickNumber: number) => number;
@@ -50,6 +51,9 @@ export class TestHost implements L4Host {
   readonly lines: Record<string, unknown>[] = [];
   config: Config;
   readonly clusters = new Map<string, ScriptedCluster>();
+  /** Listener TLS as a worker keeps it; `setTls` applies certificates as a snapshot would. */
+  readonly tls = new WorkerTls();
+  private tlsGeneration = 0;
 
   /** `doc` is a config document; cluster slots follow their order, endpoint slots count on across clusters. */
   constructor(doc: Record<string, unknown>, opts: { thread?: number; workers?: number } = {}) {
@@ -67,6 +71,11 @@ export class TestHost implements L4Host {
 
   cluster(name: string): ScriptedCluster | undefined {
     return this.clusters.get(name);
+  }
+
+  /** Applies TLS material (certificates, CA, ticket keys) the way a worker applies a snapshot. */
+  setTls(material: TlsMaterial): void {
+    this.tls.update({ generation: ++this.tlsGeneration, config: this.config, listenerSlots: {}, clusters: [], tls: material });
   }
 
   /** A listener statistic of this thread's row. */
@@ -104,8 +113,10 @@ export async function deadPort(): Promise<number> {
 }
 
 /**
- * A TCP port whose connects hang: a child process listens with a backlog of 1 and then blocks its
- * event loop, so once two connections fill the accept queue the kernel drops further SYNs.
+ * A TCP port whose connects hang: a child process listens with a backlog of 1 and blocks its event
+ * loop in the listen callback, right after writing its port (synchronously, so the line is out before
+ * it blocks), so it never accepts; once two connections fill the accept queue the kernel drops
+ * further SYNs.
  */
 export async function blackhole(): Promise<{ port: number; child: ChildProcess }> {
   const child = spawn(
@@ -114,14 +125,13 @@ export async function blackhole(): Promise<{ port: number; child: ChildProcess }
       '-e',
       `const s = require('net').createServer();
        s.listen({ port: 0, host: '127.0.0.1', backlog: 1 }, () => {
-         process.stdout.write(s.address().port + '\\n');
-         setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000), 20);
+         require('fs').writeSync(1, s.address().port + '\\n');
+         Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60000);
        });`,
     ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const port = await new Promise<number>((resolve) => child.stdout!.once('data', (d) => resolve(Number(String(d).trim()))));
-  await new Promise((r) => setTimeout(r, 100));
   const { connect } = await import('node:net');
   const fill = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
   await Promise.all(fill.map((s) => new Promise((r) => s.once('connect', r))));
@@ -138,16 +148,4 @@ export function udpTagged(tag: string): Promise<{ socket: UdpSocket; port: numbe
     socket.send(Buffer.concat([Buffer.from(`${tag}:`), m]), r.port, r.address);
   });
   return new Promise((resolve) => socket.bind(0, '127.0.0.1', () => resolve({ socket, port: socket.address().port, received })));
-}
-
-export function waitFor(check: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const tick = () => {
-      if (check()) resolve();
-      else if (Date.now() > deadline) reject(new Error('condition not met in time'));
-      else setTimeout(tick, 5);
-    };
-    tick();
-  });
 }

@@ -36,6 +36,7 @@ describe('what a reload may change', () => {
     ['a removed listener needs a restart', (d) => d.listeners.pop(), ['listeners']],
     ['workers need a restart', (d) => (d.workers = 3), ['workers']],
     ['capacity needs a restart', (d) => (d.capacity = { max_endpoints: 10 }), ['capacity.max_endpoints']],
+    ['worker heap limits need a restart', (d) => (d.worker_heap = { young_generation_mb: 16 }), ['worker_heap.young_generation_mb']],
     ['the admin port needs a restart', (d) => (d.admin.port = 9902), ['admin.port']],
   ])('%s', (_name, change, paths) => {
     const current = parse(base());
@@ -44,6 +45,22 @@ describe('what a reload may change', () => {
     const problems = reloadProblems(current, parse(d), 2, 8);
     expect(problems.map((p) => p.path)).toEqual(paths);
     for (const p of problems) expect(p.message).toMatch(/restart/);
+  });
+
+  it('adding or removing tls on an http1-strict listener needs a restart; changing it applies', () => {
+    const strict = (tls?: Record<string, unknown>) => {
+      const d = base() as Doc;
+      Object.assign(d.listeners[0] as any, { codec: 'http1-strict' }, tls ? { tls } : {});
+      return parse(d);
+    };
+    const tls = { certificates: [{ cert_file: 'a.pem', key_file: 'a.key' }] };
+    expect(reloadProblems(strict(), strict(tls), 2, 8).map((p) => [p.path, p.message])).toEqual([['listeners[0].tls', expect.stringMatching(/^was absent: .*restart/)]]);
+    expect(reloadProblems(strict(tls), strict(), 2, 8).map((p) => p.path)).toEqual(['listeners[0].tls']);
+    expect(reloadProblems(strict(tls), strict({ ...tls, min_version: 'TLSv1.3', certificates: [{ cert_file: 'b.pem', key_file: 'b.key' }] }), 2, 8)).toEqual([]);
+    // node:tls takes a server's handshake timeout only when it is made.
+    expect(reloadProblems(strict(tls), strict({ ...tls, handshake_timeout: '3s' }), 2, 8).map((p) => [p.path, p.message])).toEqual([
+      ['listeners[0].tls.handshake_timeout', expect.stringMatching(/^was 10000 ms: .*restart/)],
+    ]);
   });
 
   it('resolves workers: auto against the cores', () => {

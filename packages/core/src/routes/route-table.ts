@@ -20,6 +20,19 @@ const enum HeaderKind {
   Regex,
 }
 
+const enum IdentityKind {
+  Exact,
+  Prefix,
+  Regex,
+}
+
+/** `match.client_identity`: what the verified client certificate's identity (PeerIdentity.name) must be. */
+interface IdentityMatcher {
+  kind: IdentityKind;
+  value: string;
+  regex: RegExp | null;
+}
+
 interface HeaderMatcher {
   name: string;
   kind: HeaderKind;
@@ -43,6 +56,8 @@ export interface CompiledRoute {
   /** Lower-case host to match exactly, or a suffix (".example.com") when hostIsSuffix. */
   readonly host: string | null;
   readonly hostIsSuffix: boolean;
+  /** `match.client_identity`, or null when the route takes any client (with or without a certificate). */
+  readonly identity: IdentityMatcher | null;
   /** The compiled `retry.on`, or null when the route does not retry. */
   readonly retryOn: RetryOn | null;
 }
@@ -54,19 +69,33 @@ export interface RouteRequest {
   /** Host header (or :authority), may include a port. */
   host: string;
   headers: HeaderList;
+  /**
+   * The name of the client's verified certificate (its URI SAN, else first DNS SAN, else CN); null or
+   * absent when the connection has none. A route with `client_identity` never matches without one.
+   */
+  identity?: string | null;
 }
 
 export class RouteTable {
   readonly routes: readonly CompiledRoute[];
+  /** Whether any route has `client_identity` (only then can a request be refused for its identity). */
+  readonly hasIdentityRoutes: boolean;
 
   constructor(routes: readonly RouteConfig[]) {
     this.routes = routes.map(compileRoute);
+    this.hasIdentityRoutes = this.routes.some((r) => r.identity !== null);
   }
 
-  /** The first route matching the request, or null. */
+  /**
+   * The first route matching the request, or null. A route with `client_identity` that matches in
+   * everything but the identity is passed over, and from then on only routes with a `client_identity`
+   * of their own may serve the request: a later catch-all never serves a client an earlier route
+   * refused for who it is (it gets 403, see refusedByIdentity).
+   */
   match(req: RouteRequest): CompiledRoute | null {
     const routes = this.routes;
     let host: string | null = null;
+    let identityRefused = false;
     for (let i = 0; i < routes.length; i++) {
       const r = routes[i]!;
       if (r.methods !== null && !r.methods.has(req.method)) continue;
@@ -76,9 +105,31 @@ export class RouteTable {
         if (r.hostIsSuffix ? !(host.endsWith(r.host) && host.length > r.host.length) : host !== r.host) continue;
       }
       if (r.headers.length && !matchHeaders(r.headers, req.headers)) continue;
+      if (r.identity !== null) {
+        if (matchIdentity(r.identity, req.identity)) return r;
+        identityRefused = true;
+        continue;
+      }
+      if (identityRefused) continue;
       return r;
     }
     return null;
+  }
+
+  /**
+   * For a request no route matched: whether one would have matched it in everything but
+   * `client_identity`. Such a request is refused for who the client is (403), not for lack of a route (404).
+   */
+  refusedByIdentity(req: RouteRequest): boolean {
+    if (!this.hasIdentityRoutes) return false;
+    const host = normaliseHost(req.host);
+    for (const r of this.routes) {
+      if (r.identity === null || (r.methods !== null && !r.methods.has(req.method)) || !matchPath(r, req.path)) continue;
+      if (r.host !== null && (r.hostIsSuffix ? !(host.endsWith(r.host) && host.length > r.host.length) : host !== r.host)) continue;
+      if (r.headers.length && !matchHeaders(r.headers, req.headers)) continue;
+      return true;
+    }
+    return false;
   }
 }
 
@@ -134,6 +185,18 @@ function matchHeaders(matchers: readonly HeaderMatcher[], headers: HeaderList): 
   return true;
 }
 
+function matchIdentity(m: IdentityMatcher, identity: string | null | undefined): boolean {
+  if (identity === null || identity === undefined) return false;
+  switch (m.kind) {
+    case IdentityKind.Exact:
+      return identity === m.value;
+    case IdentityKind.Prefix:
+      return identity.startsWith(m.value);
+    case IdentityKind.Regex:
+      return m.regex!.test(identity);
+  }
+}
+
 function normaliseHost(host: string): string {
   let h = host.toLowerCase();
   // Strip the port, keeping IPv6 literals ("[::1]:8080") intact.
@@ -173,6 +236,13 @@ function compileRoute(config: RouteConfig, index: number): CompiledRoute {
       host = host.slice(1);
     }
   }
+  let identity: IdentityMatcher | null = null;
+  const id = m.client_identity;
+  if (id !== undefined) {
+    if ('exact' in id) identity = { kind: IdentityKind.Exact, value: id.exact, regex: null };
+    else if ('prefix' in id) identity = { kind: IdentityKind.Prefix, value: id.prefix, regex: null };
+    else identity = { kind: IdentityKind.Regex, value: '', regex: new RegExp(`^(?:${id.regex})$`) };
+  }
   const weighted = config.weighted_clusters ?? [{ cluster: config.cluster!, weight: 1 }];
   const clusters: string[] = [];
   const cumulativeWeights: number[] = [];
@@ -196,6 +266,7 @@ function compileRoute(config: RouteConfig, index: number): CompiledRoute {
     headers,
     host,
     hostIsSuffix,
+    identity,
     retryOn: config.retry && config.retry.attempts > 0 ? compileRetryOn(config.retry.on) : null,
   };
 }

@@ -116,6 +116,16 @@ export const LISTENER_STATS = [
   'udp_dropped_no_endpoint',
   'udp_dropped_draining',
   'udp_dropped_upstream_error',
+  // TLS listeners (http and tcp)
+  'tls_handshakes', // completed handshakes
+  'tls_resumed', // of which resumed a session (ticket)
+  'tls_failed_handshake', // handshake errors: protocol, version, cipher, certificate rejected by OpenSSL
+  'tls_failed_timeout', // not finished within tls.handshake_timeout
+  'tls_failed_no_client_certificate', // client_certificate mode require, none presented
+  'tls_failed_client_certificate_invalid', // presented, but not from the CA (or expired)
+  'tls_failed_client_san_not_allowed', // valid, but no SAN in allowed_sans
+  'tls_passthrough_no_route', // tls_passthrough: no route for the SNI and no default_cluster
+  'tls_passthrough_not_tls', // tls_passthrough: the first bytes were not a TLS ClientHello
 ] as const;
 
 /** Per-cluster statistics (Float64, per thread). */
@@ -134,10 +144,14 @@ export const CLUSTER_STATS = [
   'retry_budget_exhausted', // a retry refused because retries in flight reached the retry budget
   'upstream_bytes_in',
   'upstream_bytes_out',
+  'upstream_tls_handshakes', // completed TLS handshakes to endpoints
+  'upstream_tls_resumed', // of which resumed a session
+  'upstream_tls_failures', // handshakes that failed (certificate, SAN, protocol, timeout)
+  'upstream_tls_handshake_ms', // sum of handshake times (TCP connect to secure), with upstream_tls_handshakes as count
 ] as const;
 
 /** Per-endpoint statistics (Float64, per thread). */
-export const ENDPOINT_STATS = ['requests', 'responses_5xx', 'connect_failures'] as const;
+export const ENDPOINT_STATS = ['requests', 'connect_failures'] as const;
 
 export type HeaderField = (typeof HEADER_FIELDS)[number];
 export type ClusterField = (typeof CLUSTER_FIELDS)[number];

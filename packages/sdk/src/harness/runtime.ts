@@ -12,6 +12,8 @@ export interface RequestSpec {
   path?: string;
   authority?: string;
   clientAddress?: string;
+  /** The verified client certificate's identity (Context.clientIdentity); none by default. */
+  clientIdentity?: string;
   headers?: HeaderPairs;
   /** Body chunks, in order (none: a request without a body). */
   body?: string[];

@@ -119,12 +119,13 @@ function body(v: Json, at: string): string[] | undefined {
 }
 
 function request(v: Json, at: string): RequestSpec {
-  const r = obj(v ?? {}, at, ['method', 'path', 'authority', 'client_address', 'headers', 'body']);
+  const r = obj(v ?? {}, at, ['method', 'path', 'authority', 'client_address', 'client_identity', 'headers', 'body']);
   return {
     method: optional(r.method, (x) => str(x, `${at}.method`)),
     path: optional(r.path, (x) => str(x, `${at}.path`)),
     authority: optional(r.authority, (x) => str(x, `${at}.authority`)),
     clientAddress: optional(r.client_address, (x) => str(x, `${at}.client_address`)),
+    clientIdentity: optional(r.client_identity, (x) => str(x, `${at}.client_identity`)),
     headers: optional(r.headers, (x) => headerPairs(x, `${at}.headers`)),
     body: body(r.body, `${at}.body`),
   };

@@ -3,10 +3,11 @@
  * tests provide a small stand-in with scripted picks, so the socket handling can be tested against
  * real sockets without a whole worker.
  */
-import { HeaderList, type Config, type SharedState, type StatsWriter } from '@pillion/core';
+import { HeaderList, type Config, type PickRequest, type SharedState, type StatsWriter } from '@pillion/core';
 import type { Logger } from '../logger.js';
 import type { ClusterSnapshot } from '../messages.js';
-import type { PickRequest, UpstreamResult } from '../worker/cluster-runtime.js';
+import type { UpstreamResult } from '../worker/cluster-runtime.js';
+import type { ListenerTls } from '../worker/worker-tls.js';
 
 /** The parts of an upstream endpoint a layer-4 proxy uses. */
 export interface L4Endpoint {
@@ -34,6 +35,8 @@ export interface L4Host {
   /** The running config; replaced (never mutated) on reload, so a listener notices by identity. */
   readonly config: Config;
   cluster(name: string): L4Cluster | undefined;
+  /** The TLS of listeners with `tls` (WorkerTls): their contexts follow the snapshots the worker applies. */
+  readonly tls: { listener(name: string): ListenerTls | undefined };
 }
 
 /** Layer 4 has no headers; hashing policies read `clientAddress` (hash_on: source-ip). */

@@ -8,15 +8,21 @@
  * - A reset on one side resets the other, so an application sees the failure it would see directly.
  * - While connecting, the downstream socket is paused (the server accepts with `pauseOnConnect`), so
  *   bytes the client sends early wait in the kernel, not in memory.
+ * - The downstream may be a TLSSocket (a listener with `tls`), and bytes already read from the client
+ *   (a ClientHello read for `tls_passthrough` routing) go upstream before anything else.
  *
  * The connection holds the endpoint's `cx_active` and `rq_active` (SharedState) from pick to close, so
  * least-request balances by open connections across every worker, and the cluster's `cx_active` for its
  * max_connections breaker.
  */
 import { connect, type Socket } from 'node:net';
-import type { PickRequest } from '../worker/cluster-runtime.js';
+import type { PickRequest } from '@pillion/core';
 import { CONNECTED, NO_HEADERS, sampled, type L4Cluster, type L4Endpoint } from './l4-host.js';
 import type { TcpListener } from './tcp-listener.js';
+import { tlsFailureReason, type EndpointTls } from '../upstream/upstream-tls.js';
+
+/** An endpoint of a cluster with `tls` carries its TLS (ClusterRuntime's endpoints do): connections to it are TLS. */
+type MaybeTlsEndpoint = L4Endpoint & { readonly tls?: EndpointTls | null };
 
 /** How a connection ended, as written to the access log. */
 export type TcpEnd =
@@ -29,7 +35,22 @@ export type TcpEnd =
   | 'connect-failure' // every attempt failed
   | 'overflow' // the listener's max_connections
   | 'cluster-overflow' // the cluster's circuit_breaker.max_connections
-  | 'drain'; // still open when the worker closed
+  | 'drain' // still open when the worker closed
+  | 'tls-failed' // tls: the handshake failed, timed out, or the client certificate was refused
+  | 'no-route' // tls_passthrough: no route for the SNI and no default_cluster
+  | 'not-tls'; // tls_passthrough: the first bytes were not a TLS ClientHello
+
+/** How a connection came to be proxied, when it is more than a plain accept. */
+export interface TcpConnectionOptions {
+  /** Bytes already read from the client, sent upstream first (tls_passthrough: the ClientHello). */
+  initial?: Buffer;
+  /** The TCP socket under a TLS downstream: a reset is passed on through it (a TLSSocket cannot reset). */
+  transport?: Socket;
+  /** When the connection was accepted (performance.now()), so durations include the TLS handshake. */
+  acceptedAt?: number;
+  /** Fields added to the access log line (sni, client_identity). */
+  logFields?: Record<string, string>;
+}
 
 export class TcpConnection implements PickRequest {
   readonly headers = NO_HEADERS;
@@ -38,8 +59,13 @@ export class TcpConnection implements PickRequest {
   private readonly listener: TcpListener;
   private readonly downstream: Socket;
   private readonly cluster: L4Cluster;
-  private readonly started = performance.now();
+  private readonly started: number;
+  private initial: Buffer | null;
+  private readonly transport: Socket;
+  private readonly logFields: Record<string, string> | undefined;
   private upstream: Socket | null = null;
+  /** The TCP socket under a TLS upstream (the upstream itself otherwise): what a reset goes through. */
+  private upstreamTransport: Socket | null = null;
   private endpoint: L4Endpoint | null = null;
   /** Attempts made so far (the next pick's attempt number). */
   private attempts = 0;
@@ -60,10 +86,14 @@ export class TcpConnection implements PickRequest {
   private readonly boundUpError = this.onUpstreamError.bind(this);
   private readonly boundUpClose = this.onUpstreamClose.bind(this);
 
-  constructor(listener: TcpListener, downstream: Socket, cluster: L4Cluster) {
+  constructor(listener: TcpListener, downstream: Socket, cluster: L4Cluster, opts: TcpConnectionOptions = {}) {
     this.listener = listener;
     this.downstream = downstream;
     this.cluster = cluster;
+    this.started = opts.acceptedAt ?? performance.now();
+    this.initial = opts.initial ?? null;
+    this.transport = opts.transport ?? downstream;
+    this.logFields = opts.logFields;
     // The access log needs the peer after the socket closed; getpeername works only while it is open.
     if (listener.accessLog !== null) this.client = downstream.remoteAddress ?? '';
     downstream.setNoDelay(true);
@@ -131,10 +161,15 @@ export class TcpConnection implements PickRequest {
     const { stats } = this.listener.host;
     stats.cluster(this.cluster.slot, 'upstream_cx_total', 1);
     stats.endpoint(endpoint.slot, 'requests', 1);
-    const up = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+    // A cluster with tls: the endpoint counts as connected once the handshake is done and its
+    // certificate passed the cluster's checks (connect_timeout covers both).
+    const tls = (endpoint as MaybeTlsEndpoint).tls ?? null;
+    const raw = connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, noDelay: true });
+    const up = tls === null ? raw : tls.connect({ host: endpoint.address, port: endpoint.port, allowHalfOpen: true, socket: raw });
     this.upstream = up;
+    this.upstreamTransport = raw;
     this.upstreamClosed = false;
-    up.on('connect', this.boundUpConnect);
+    up.on(tls === null ? 'connect' : 'secureConnect', this.boundUpConnect);
     up.on('error', this.boundUpError);
     up.on('close', this.boundUpClose);
     const timeout = this.cluster.snapshot.config.connect_timeout;
@@ -158,6 +193,7 @@ export class TcpConnection implements PickRequest {
     this.connected = true;
     this.cluster.onResult(this.endpoint!, CONNECTED);
     const up = this.upstream!;
+    this.sendInitial(up);
     this.downstream.pipe(up);
     up.pipe(this.downstream);
   }
@@ -170,14 +206,29 @@ export class TcpConnection implements PickRequest {
 
   private onUpstreamError(err: NodeJS.ErrnoException): void {
     if (!this.connected) {
+      const tls = (this.endpoint as MaybeTlsEndpoint | null)?.tls ?? null;
+      this.listener.host.log.debug({ listener: this.listener.config.name, upstream: this.endpoint?.key, err: tls === null ? err.message : tlsFailureReason(err) }, 'upstream connect failed');
       this.connectFailed('connect-failure');
       return;
     }
     this.end ??= 'upstream-reset';
     this.listener.host.log.debug({ listener: this.listener.config.name, err: err.message }, 'upstream connection failed');
     // Pass the failure on as a reset, not as a clean end the client could mistake for a complete reply.
-    if (!this.downstream.destroyed) this.downstream.resetAndDestroy();
+    if (!this.downstream.destroyed) this.resetDownstream();
     if (!this.upstream!.destroyed) this.upstream!.destroy();
+  }
+
+  /** Writes the bytes read before the connection was proxied, ahead of everything piped after them. */
+  private sendInitial(up: Socket): void {
+    if (this.initial === null) return;
+    up.write(this.initial);
+    this.initial = null;
+  }
+
+  /** Resets the client's TCP connection (under TLS too), so it sees a failure rather than a clean end. */
+  private resetDownstream(): void {
+    if (this.transport.destroyed) this.downstream.destroy();
+    else this.transport.resetAndDestroy();
   }
 
   /** Gives up an attempt that has not connected: its socket, its endpoint's counters. */
@@ -186,6 +237,7 @@ export class TcpConnection implements PickRequest {
     const up = this.upstream!;
     const endpoint = this.endpoint!;
     up.off('connect', this.boundUpConnect);
+    up.off('secureConnect', this.boundUpConnect);
     up.off('error', this.boundUpError);
     up.off('close', this.boundUpClose);
     up.on('error', ignore);
@@ -231,7 +283,11 @@ export class TcpConnection implements PickRequest {
     const up = this.upstream;
     if (up === null) return;
     if (!this.connected) this.dropUpstream();
-    else if (!up.destroyed) up.resetAndDestroy();
+    else if (!up.destroyed) {
+      const raw = this.upstreamTransport;
+      if (raw !== null && !raw.destroyed) raw.resetAndDestroy();
+      else up.destroy();
+    }
   }
 
   private onDownstreamClose(): void {
@@ -310,6 +366,7 @@ export class TcpConnection implements PickRequest {
         bytes_in: d.bytesRead,
         bytes_out: d.bytesWritten,
         end,
+        ...this.logFields,
       });
     }
     l.connectionDone(this);

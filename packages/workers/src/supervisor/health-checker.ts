@@ -8,6 +8,10 @@
  *
  * A new endpoint starts HEALTH_UNKNOWN (not chosen unless the cluster is in panic) and its first
  * result settles it at once, as Envoy treats a host's first check; after that the thresholds apply.
+ *
+ * A cluster with `tls` is checked over TLS with its own settings: the checker keeps one ClusterTls
+ * (one secure context) per cluster, rebuilt from each snapshot's material, so a rotated client
+ * certificate or CA is used by the next check.
  */
 import {
   HEALTH_ACTIVE_FAILED,
@@ -24,6 +28,7 @@ import {
 } from '@pillion/core';
 import type { Logger } from '../logger.js';
 import type { RuntimeSnapshot } from '../messages.js';
+import { ClusterTls } from '../worker/worker-tls.js';
 import { runProbe, type ProbeResult, type ProbeSpec } from './health-probe.js';
 
 type HealthCheckConfig = NonNullable<ClusterConfig['health_check']>;
@@ -51,9 +56,10 @@ interface Target {
   stopped: boolean;
 }
 
-export function probeSpecOf(hc: HealthCheckConfig): ProbeSpec {
-  if (hc.http) return { kind: 'http', path: hc.http.path, host: hc.http.host, statuses: parseExpectedStatuses(hc.http.expected_statuses) };
-  return { kind: 'tcp' };
+/** `tls`: the cluster's TLS, when it has some. */
+export function probeSpecOf(hc: HealthCheckConfig, tls?: ClusterTls): ProbeSpec {
+  if (hc.http) return { kind: 'http', path: hc.http.path, host: hc.http.host, statuses: parseExpectedStatuses(hc.http.expected_statuses), tls };
+  return { kind: 'tcp', tls };
 }
 
 export class HealthChecker {
@@ -61,6 +67,8 @@ export class HealthChecker {
   private readonly random: () => number;
   private readonly now: () => number;
   private readonly probe: NonNullable<HealthCheckerOptions['probe']>;
+  /** The TLS of clusters with `tls`, by name. */
+  private readonly tls = new Map<string, ClusterTls>();
   private closed = false;
 
   constructor(
@@ -84,18 +92,23 @@ export class HealthChecker {
    */
   sync(snapshot: RuntimeSnapshot): Promise<void> {
     const wanted = new Map<number, Omit<Target, 'timer' | 'stopped'>>();
+    const tlsSeen = new Set<string>();
     for (const c of snapshot.clusters) {
       const hc = c.config.health_check;
       if (!hc) {
         for (const e of c.endpoints) this.clearActiveHealth(c.slot, e.slot);
         continue;
       }
-      const spec = probeSpecOf(hc);
+      const tls = this.clusterTls(c.name, c.config, snapshot);
+      if (tls) tlsSeen.add(c.name);
+      const spec = probeSpecOf(hc, tls);
       for (const e of c.endpoints) {
-        const signature = JSON.stringify([c.slot, e.address, e.port, hc]);
+        // A change of the cluster's TLS settings restarts its checks; new material alone does not.
+        const signature = JSON.stringify([c.slot, e.address, e.port, hc, c.config.tls]);
         wanted.set(e.slot, { cluster: c.name, clusterSlot: c.slot, slot: e.slot, key: e.key, address: e.address, port: e.port, config: hc, spec, signature });
       }
     }
+    for (const name of [...this.tls.keys()]) if (!tlsSeen.has(name)) this.tls.delete(name);
     for (const [slot, t] of this.targets) {
       const w = wanted.get(slot);
       if (w === undefined || w.signature !== t.signature) this.stop(t);
@@ -108,6 +121,20 @@ export class HealthChecker {
       firsts.push(this.check(t));
     }
     return Promise.all(firsts).then(() => undefined);
+  }
+
+  /**
+   * The cluster's TLS with the snapshot's material: the same object across snapshots (a running check
+   * loop holds it), its context rebuilt when the material or settings changed. Undefined without `tls`,
+   * or (never with a snapshot the supervisor made) without material.
+   */
+  private clusterTls(name: string, config: ClusterConfig, snapshot: RuntimeSnapshot): ClusterTls | undefined {
+    const material = snapshot.tls?.clusters[name];
+    if (config.tls === undefined || material === undefined) return undefined;
+    let t = this.tls.get(name);
+    if (t === undefined || JSON.stringify(t.config) !== JSON.stringify(config.tls)) this.tls.set(name, (t = new ClusterTls(name, config.tls)));
+    t.update(config.tls, material);
+    return t;
   }
 
   close(): void {

@@ -3,9 +3,9 @@
  * request, they add to their own statistics row and the scrape sums the rows.
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { CODE_CLASSES, DURATION_BUCKETS, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN, type ClusterStat, type SharedState } from '@pillion/core';
+import { BREAKER_LIMITS, CODE_CLASSES, DURATION_BUCKETS, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN, type ClusterStat, type SharedState } from '@pillion/core';
 import type { RuntimeSnapshot } from '../messages.js';
-import type { FilterCounters } from '../worker/filter-chains.js';
+import type { FilterCounters } from '../messages.js';
 import { addL4Metrics } from '../l4/l4-metrics.js';
 
 type Labels = Record<string, string | number>;
@@ -43,6 +43,8 @@ export interface MetricsSource {
   reloads?(): Record<string, number>;
   /** The latest filter counters each worker reported. */
   filterCounters?(): Iterable<FilterCounters>;
+  /** Certificate files' expiry (ms since the epoch) and certificate reloads by result. */
+  tls?(): { expiries: readonly { file: string; notAfter: number }[]; reloads: Record<string, number> };
 }
 
 export function createMetricsRegistry(src: MetricsSource): Registry {
@@ -100,6 +102,26 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     add(name, help, type, () =>
       Object.entries(src.snapshot().listenerSlots).map(([listener, ls]) => ({ value: state.listenerStat(ls, stat), labels: { listener } })),
     );
+  perListener('tls_handshakes_total', 'TLS handshakes completed on the listener.', 'counter', 'tls_handshakes');
+  perListener('tls_sessions_resumed_total', 'Of those, handshakes that resumed a session (a ticket from any worker).', 'counter', 'tls_resumed');
+  const TLS_FAILURES = ['handshake', 'timeout', 'no_client_certificate', 'client_certificate_invalid', 'client_san_not_allowed'] as const;
+  add('tls_handshake_failures_total', 'TLS connections refused, by reason.', 'counter', () =>
+    src.snapshot().config.listeners.flatMap((l) => {
+      const slot = src.snapshot().listenerSlots[l.name];
+      if (slot === undefined || l.protocol === 'udp') return [];
+      return TLS_FAILURES.map((reason) => ({ value: state.listenerStat(slot, `tls_failed_${reason}`), labels: { listener: l.name, reason } }));
+    }),
+  );
+  add('tls_passthrough_unrouted_total', 'Connections a tls_passthrough listener closed: no route for their SNI, or not TLS.', 'counter', () =>
+    src.snapshot().config.listeners.flatMap((l) => {
+      const slot = src.snapshot().listenerSlots[l.name];
+      if (slot === undefined || l.protocol !== 'tcp' || l.tls_passthrough === undefined) return [];
+      return [
+        { value: state.listenerStat(slot, 'tls_passthrough_no_route'), labels: { listener: l.name, reason: 'no_route' } },
+        { value: state.listenerStat(slot, 'tls_passthrough_not_tls'), labels: { listener: l.name, reason: 'not_tls' } },
+      ];
+    }),
+  );
   perListener('downstream_requests_total', 'Requests accepted per listener (requests_total splits them by outcome).', 'counter', 'downstream_cx_total');
   perListener('downstream_requests_active', 'Downstream requests in flight per listener.', 'gauge', 'downstream_cx_active');
   perListener('downstream_bytes_received_total', 'Request body bytes received from clients.', 'counter', 'downstream_bytes_in');
@@ -123,7 +145,6 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   perCluster('retries_total', 'Retries started (each retry is one more attempt on the cluster).', 'retries');
   perCluster('retry_budget_exhausted_total', 'Retries refused because retries in flight reached the route\'s retry budget.', 'retry_budget_exhausted');
 
-  const BREAKER_LIMITS = ['max_connections', 'max_pending_requests', 'max_requests', 'max_retries', 'failure_rate'] as const;
   add('circuit_breaker_rejections_total', 'Requests (or retries) refused by a circuit breaker, by the limit that refused them.', 'counter', () =>
     src.snapshot().clusters.flatMap((c) =>
       BREAKER_LIMITS.map((limit) => ({ value: state.clusterStat(c.slot, `cb_reject_${limit}`), labels: { cluster: c.name, limit } })),
@@ -161,7 +182,22 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     src.snapshot().clusters.map((c) => ({ value: state.cluster(c.slot, 'rq_retry_active'), labels: { cluster: c.name } })),
   );
   perCluster('outlier_ejections_total', 'Endpoints ejected by outlier detection.', 'outlier_ejections');
+  perCluster('upstream_tls_handshakes_total', 'TLS handshakes completed with endpoints.', 'upstream_tls_handshakes');
+  perCluster('upstream_tls_sessions_resumed_total', 'Of those, handshakes that resumed a session.', 'upstream_tls_resumed');
+  perCluster('upstream_tls_handshake_failures_total', 'TLS handshakes with endpoints that failed (certificate, SAN, protocol, timeout).', 'upstream_tls_failures');
+  add('upstream_tls_handshake_seconds_sum', 'Time spent in TLS handshakes with endpoints (TCP connect to secure); divide by upstream_tls_handshakes_total for the mean.', 'counter', () =>
+    src.snapshot().clusters.map((c) => ({ value: state.clusterStat(c.slot, 'upstream_tls_handshake_ms') / 1000, labels: { cluster: c.name } })),
+  );
 
+  if (src.tls) {
+    const tls = src.tls;
+    add('tls_certificate_expiry_seconds', 'Seconds until each configured certificate expires (negative: expired).', 'gauge', () =>
+      tls().expiries.map((e) => ({ value: Math.round((e.notAfter - Date.now()) / 1000), labels: { file: e.file } })),
+    );
+    add('tls_certificate_reloads_total', 'Reloads of changed certificate, key and CA files, by result; a failed one keeps the running certificates.', 'counter', () =>
+      Object.entries(tls().reloads).map(([result, value]) => ({ value, labels: { result } })),
+    );
+  }
   add('config_reloads_total', 'Config file reloads (SIGHUP or file change), by result; a failed one keeps the running config.', 'counter', () =>
     Object.entries(src.reloads?.() ?? {}).map(([result, value]) => ({ value, labels: { result } })),
   );
@@ -180,9 +216,12 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
       })),
     ),
   );
-  add('endpoint_requests_total', 'Requests sent to each endpoint.', 'counter', () =>
-    src.snapshot().clusters.flatMap((c) => c.endpoints.map((e) => ({ value: state.endpointStat(e.slot, 'requests'), labels: { cluster: c.name, endpoint: e.key } }))),
-  );
+  const perEndpointStat = (metric: string, help: string, stat: 'requests' | 'connect_failures') =>
+    add(metric, help, 'counter', () =>
+      src.snapshot().clusters.flatMap((c) => c.endpoints.map((e) => ({ value: state.endpointStat(e.slot, stat), labels: { cluster: c.name, endpoint: e.key } }))),
+    );
+  perEndpointStat('endpoint_requests_total', 'Requests sent to each endpoint.', 'requests');
+  perEndpointStat('endpoint_connect_failures_total', 'Connections to each endpoint that failed to open (refused, timed out, reset while connecting).', 'connect_failures');
   addL4Metrics(add, state, () => src.snapshot());
   return registry;
 }

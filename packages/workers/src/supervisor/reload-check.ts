@@ -7,9 +7,10 @@
  *   open or close sockets, and a port that cannot be bound would leave the process half-configured;
  * - `workers`: the thread count is fixed at start;
  * - `capacity.*`: SharedState is laid out once;
+ * - `worker_heap.young_generation_mb`: a thread's heap limits are set when it starts;
  * - `admin.address` / `admin.port`: the admin API would have to move under the operator's feet.
  */
-import type { Config, ConfigProblem } from '@pillion/core';
+import { httpCodecOf, type Config, type ConfigProblem } from '@pillion/core';
 
 const RESTART = 'needs a restart to change; the running config was kept';
 
@@ -21,6 +22,7 @@ export function reloadProblems(current: Config, next: Config, runningWorkers: nu
   for (const k of ['max_clusters', 'max_endpoints', 'max_listeners'] as const) {
     if (current.capacity[k] !== next.capacity[k]) out.push({ path: `capacity.${k}`, message: RESTART });
   }
+  if (current.worker_heap.young_generation_mb !== next.worker_heap.young_generation_mb) out.push({ path: 'worker_heap.young_generation_mb', message: RESTART });
   if (current.admin.address !== next.admin.address) out.push({ path: 'admin.address', message: RESTART });
   if (current.admin.port !== next.admin.port) out.push({ path: 'admin.port', message: RESTART });
 
@@ -37,8 +39,16 @@ export function reloadProblems(current: Config, next: Config, runningWorkers: nu
       if (old[k] !== l[k]) out.push({ path: `listeners[${i}].${k}`, message: `was ${JSON.stringify(old[k])}: ${RESTART}` });
     }
     // The codec owns the listening socket: another one means closing and binding the port again.
-    if (old.protocol === 'http' && l.protocol === 'http' && old.codec !== l.codec) {
-      out.push({ path: `listeners[${i}].codec`, message: `was ${JSON.stringify(old.codec)}: ${RESTART}` });
+    if (old.protocol === 'http' && l.protocol === 'http' && httpCodecOf(old) !== httpCodecOf(l)) {
+      out.push({ path: `listeners[${i}].codec`, message: `was ${JSON.stringify(httpCodecOf(old))}: ${RESTART}` });
+    }
+    // An HTTP listener with tls is served by an HTTPS server: adding or removing tls means another server.
+    // (Its certificates and options change on a reload like any other field.)
+    if (old.protocol === 'http' && l.protocol === 'http' && httpCodecOf(old) === httpCodecOf(l) && (old.tls === undefined) !== (l.tls === undefined)) {
+      out.push({ path: `listeners[${i}].tls`, message: `was ${old.tls === undefined ? 'absent' : 'set'}: ${RESTART}` });
+    } else if (old.protocol === 'http' && l.protocol === 'http' && old.tls !== undefined && l.tls !== undefined && old.tls.handshake_timeout !== l.tls.handshake_timeout) {
+      // node:tls takes a server's handshake timeout only when the server is made.
+      out.push({ path: `listeners[${i}].tls.handshake_timeout`, message: `was ${old.tls.handshake_timeout} ms: ${RESTART}` });
     }
   });
   for (const name of before.keys()) {

@@ -11,9 +11,19 @@
  * upstream refuses, and verifies each one (with the cluster's HTTP health check request when it has
  * one) before counting it. When the pool is warm it says so in SharedState and bumps the cluster's
  * membership generation, so every worker's balancer gives the endpoint its full share.
+ *
+ * For a cluster with `tls` every connection is a TLS one (`tls`: the cluster's current secure context
+ * and this endpoint's latest session, offered for resumption). A connection counts as connected, and a
+ * warm-up connection as warm, only once its handshake is done, so a request on a warm connection pays
+ * neither TCP nor TLS setup.
+ *
+ * Time (idle sweeps, warm-up backoff, connection age, connect timeouts) comes from the pool's clock and
+ * jitter from its random source: the system's unless the constructor is given others.
  */
 import { backoffDelay, type SharedState, type StatsWriter } from '@pillion/core';
-import { ConnState, HttpConnection, type UpstreamExchange } from './http-connection.js';
+import { ConnState, HttpConnection } from './http-connection.js';
+import type { PoolRejection, UpstreamExchange, UpstreamPool } from './upstream-exchange.js';
+import { EndpointTls, type ClusterTlsSource } from './upstream-tls.js';
 import { WarmupProbe, type WarmupCheck } from './warmup-probe.js';
 
 export interface WarmupOptions {
@@ -42,6 +52,8 @@ export interface EndpointPoolOptions {
   minIdle: number;
   /** 0 = connections may live forever. */
   maxConnectionAgeMs: number;
+  /** The cluster's TLS, read at each connect; unset or null: plaintext. */
+  tls?: ClusterTlsSource | null;
 }
 
 /** Breaker limits, all workers together (Infinity = none). */
@@ -52,23 +64,57 @@ export interface PoolLimits {
   endpointMaxPending: number;
 }
 
-/** The breaker limit that refused an acquisition. */
-export type PoolRejection = 'max_connections' | 'max_pending_requests';
+
+/** A pending timer of a PoolClock. `unref` lets the process exit while it is pending. */
+export interface PoolTimer {
+  unref(): unknown;
+}
+
+/** Milliseconds and timers that run on them. */
+export interface PoolClock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): PoolTimer;
+  clearTimeout(timer: PoolTimer): void;
+  setInterval(fn: () => void, ms: number): PoolTimer;
+  clearInterval(timer: PoolTimer): void;
+}
+
+/** Wall-clock time (Date.now) and Node's timers. */
+export const systemClock: PoolClock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (timer) => clearTimeout(timer as NodeJS.Timeout),
+  setInterval: (fn, ms) => setInterval(fn, ms),
+  clearInterval: (timer) => clearInterval(timer as NodeJS.Timeout),
+};
+
+/** Where a pool takes time and randomness from. */
+export interface EndpointPoolSources {
+  /** Default: systemClock. */
+  clock?: PoolClock;
+  /** Uniform in [0, 1), for the jitter of warm-up backoff and connection age. Default: Math.random. */
+  random?: () => number;
+}
 
 interface Waiter {
   exchange: UpstreamExchange;
   isHead: boolean;
 }
 
-export class EndpointPool {
+export class EndpointPool implements UpstreamPool {
   readonly opts: EndpointPoolOptions & PoolLimits;
   readonly maxResponseHeadBytes: number;
+  /** The pool's time; its connections' connect timeouts run on it too. */
+  readonly clock: PoolClock;
+  /** TLS to the endpoint (null: plaintext): the secure context of the moment and the session to resume. */
+  readonly tls: EndpointTls | null;
+  private readonly random: () => number;
   private readonly idle: HttpConnection[] = [];
   private readonly all = new Set<HttpConnection>();
   private connecting = 0;
   /** Exchanges waiting for a connection, oldest first. */
   private readonly waiting: Waiter[] = [];
-  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: PoolTimer | null = null;
   private closed = false;
 
   // Warm-up state.
@@ -78,17 +124,23 @@ export class EndpointPool {
   /** Connected warm-up connections whose verification request is out. */
   private probing = 0;
   private warmFailures = 0;
-  private warmTimer: NodeJS.Timeout | null = null;
+  private warmTimer: PoolTimer | null = null;
   /** This worker is counted in the endpoint's `warm_pools`. */
   private reportedWarm = false;
+  /** TLS connections the endpoint refused after the handshake since one last carried a response (backoff). */
+  private refusals = 0;
 
   constructor(
     opts: EndpointPoolOptions & PoolLimits,
     private readonly state: SharedState,
     private readonly stats: StatsWriter,
+    sources: EndpointPoolSources = {},
   ) {
     this.opts = opts;
     this.maxResponseHeadBytes = opts.maxResponseHeadBytes;
+    this.clock = sources.clock ?? systemClock;
+    this.random = sources.random ?? Math.random;
+    this.tls = opts.tls ? new EndpointTls(opts.tls, opts.host, stats, opts.clusterSlot) : null;
   }
 
   /** New breaker limits after a config change; connections already open stay. */
@@ -166,11 +218,12 @@ export class EndpointPool {
     if (this.closed) return false;
     const max = this.opts.maxRequestsPerConnection;
     if (max !== 0 && conn.requests >= max) return false;
-    return conn.ageDeadline === 0 || Date.now() < conn.ageDeadline;
+    return conn.ageDeadline === 0 || this.clock.now() < conn.ageDeadline;
   }
 
   /** A connection finished its exchange cleanly (or a warm-up verified it). */
   release(conn: HttpConnection): void {
+    if (conn.requests > 0) this.refusals = 0;
     const w = this.shiftWaiter();
     if (w) {
       conn.assign(w.exchange, w.isHead);
@@ -178,7 +231,7 @@ export class EndpointPool {
       if (this.opts.preconnectRatio > 1) this.preconnect();
       return;
     }
-    conn.idleSince = Date.now();
+    conn.idleSince = this.clock.now();
     this.idle.push(conn);
     this.state.addEndpoint(this.opts.endpointSlot, 'warm_connections', 1);
     this.armSweep();
@@ -220,6 +273,28 @@ export class EndpointPool {
     }
   }
 
+  /**
+   * The endpoint refused a TLS connection after the handshake completed on this side (TLS 1.3: it did
+   * not accept the client certificate). Counted as a connect failure; its close follows.
+   */
+  onRefused(exchange: UpstreamExchange | null): void {
+    this.stats.cluster(this.opts.clusterSlot, 'upstream_connect_failures', 1);
+    this.stats.endpoint(this.opts.endpointSlot, 'connect_failures', 1);
+    const warm = this.opts.warmup;
+    // A warm connection that turns out refused is replaced after a backoff, never at once: the endpoint
+    // would refuse the next one the same way. (A warm-up probe backs off through its own failure.)
+    if (warm === null || this.closed || exchange instanceof WarmupProbe) return;
+    this.setWarm(false);
+    this.warming = true;
+    if (this.warmTimer !== null) return;
+    const delay = backoffDelay(this.refusals++, warm.backoffBaseMs, warm.backoffMaxMs, this.random());
+    this.warmTimer = this.clock.setTimeout(() => {
+      this.warmTimer = null;
+      this.pumpWarmup();
+    }, delay);
+    this.warmTimer.unref();
+  }
+
   onClosed(conn: HttpConnection): void {
     const i = this.idle.indexOf(conn);
     if (i !== -1) {
@@ -228,9 +303,10 @@ export class EndpointPool {
     }
     this.forget(conn);
     if (this.closed) return;
-    // A slot freed up: open a connection for someone still waiting, or keep a warm pool warm.
+    // A slot freed up: open a connection for someone still waiting, or keep a warm pool warm (a refused
+    // one is warmed again after its backoff).
     if (this.waiting.length > this.connecting && this.all.size < this.opts.maxConnections) this.open();
-    else if (this.reportedWarm && this.opts.warmup !== null && this.all.size < this.opts.warmup.connections) this.open(true);
+    else if (this.reportedWarm && this.opts.warmup !== null && this.all.size < this.opts.warmup.connections && conn.refusedReason === null) this.open(true);
   }
 
   // ---------------------------------------------------------------- warm-up
@@ -281,9 +357,9 @@ export class EndpointPool {
     const warm = this.opts.warmup;
     if (warm === null || this.closed) return;
     // Back off with full jitter so a sick upstream does not get a connection storm from every worker.
-    const delay = backoffDelay(this.warmFailures++, warm.backoffBaseMs, warm.backoffMaxMs, Math.random());
+    const delay = backoffDelay(this.warmFailures++, warm.backoffBaseMs, warm.backoffMaxMs, this.random());
     if (this.warmTimer !== null) return;
-    this.warmTimer = setTimeout(() => {
+    this.warmTimer = this.clock.setTimeout(() => {
       this.warmTimer = null;
       this.pumpWarmup();
     }, delay);
@@ -321,9 +397,9 @@ export class EndpointPool {
   }
 
   private stopTimers(): void {
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    if (this.sweepTimer) this.clock.clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    if (this.warmTimer) clearTimeout(this.warmTimer);
+    if (this.warmTimer) this.clock.clearTimeout(this.warmTimer);
     this.warmTimer = null;
     this.warming = false;
   }
@@ -364,7 +440,7 @@ export class EndpointPool {
     conn.forWarmup = forWarmup;
     // Each connection gets its own deadline within +-10% of the age limit, so connections opened
     // together are not all replaced together.
-    if (o.maxConnectionAgeMs > 0) conn.ageDeadline = Date.now() + o.maxConnectionAgeMs * (0.9 + 0.2 * Math.random());
+    if (o.maxConnectionAgeMs > 0) conn.ageDeadline = this.clock.now() + o.maxConnectionAgeMs * (0.9 + 0.2 * this.random());
     this.all.add(conn);
     this.connecting++;
     this.stats.cluster(o.clusterSlot, 'upstream_cx_total', 1);
@@ -380,12 +456,12 @@ export class EndpointPool {
   private armSweep(): void {
     if (this.sweepTimer || this.opts.idleTimeoutMs <= 0) return;
     const every = Math.max(250, Math.min(this.opts.idleTimeoutMs / 2, 5000));
-    this.sweepTimer = setInterval(() => this.sweep(), every);
+    this.sweepTimer = this.clock.setInterval(() => this.sweep(), every);
     this.sweepTimer.unref();
   }
 
   private sweep(): void {
-    const now = Date.now();
+    const now = this.clock.now();
     const deadline = now - this.opts.idleTimeoutMs;
     // The stack's bottom holds the longest idle connections; keep min_idle of them (and a warm pool's).
     const keep = Math.max(this.opts.minIdle, this.reportedWarm && this.opts.warmup !== null ? this.opts.warmup.connections : 0);
@@ -404,7 +480,7 @@ export class EndpointPool {
       }
     }
     if (!this.idle.length && this.sweepTimer && this.opts.maxConnectionAgeMs === 0) {
-      clearInterval(this.sweepTimer);
+      this.clock.clearInterval(this.sweepTimer);
       this.sweepTimer = null;
     }
   }

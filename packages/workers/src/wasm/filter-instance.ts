@@ -217,6 +217,9 @@ export class FilterInstance {
           case Property.ClientAddress:
             value = request.clientAddress;
             break;
+          case Property.ClientIdentity:
+            value = request.clientIdentity;
+            break;
           default:
             return -1;
         }

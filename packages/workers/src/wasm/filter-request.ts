@@ -14,6 +14,8 @@ export interface FilterRequest {
   readonly authority: string;
   /** The client's IP address. */
   readonly clientAddress: string;
+  /** The name of the client's verified TLS certificate (PeerIdentity.name); '' without one. */
+  readonly clientIdentity: string;
   /** Headers to forward upstream; filters change them in place. */
   readonly requestHeaders: HeaderList;
   /**

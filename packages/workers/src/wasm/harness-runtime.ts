@@ -75,6 +75,7 @@ class ChainHarness implements HarnessFilter {
       path: request.path,
       authority: request.authority,
       clientAddress: request.clientAddress,
+      clientIdentity: request.clientIdentity,
       headers: flat(request.headers),
     });
     let action = chain.onRequestHeaders(req);

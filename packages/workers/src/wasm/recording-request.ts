@@ -13,6 +13,7 @@ export interface RecordingRequestInit {
   path?: string;
   authority?: string;
   clientAddress?: string;
+  clientIdentity?: string;
   /** name, value, name, value, ... (names lower-case) */
   headers?: string[];
 }
@@ -26,6 +27,7 @@ export class RecordingRequest implements FilterRequest {
   path: string;
   authority: string;
   clientAddress: string;
+  clientIdentity: string;
   readonly requestHeaders: HeaderList;
   responseHeaders: HeaderList | null = null;
   responseStatus = 0;
@@ -38,6 +40,7 @@ export class RecordingRequest implements FilterRequest {
     this.path = init.path ?? '/';
     this.authority = init.authority ?? 'localhost';
     this.clientAddress = init.clientAddress ?? '127.0.0.1';
+    this.clientIdentity = init.clientIdentity ?? '';
     this.requestHeaders = new HeaderList(init.headers ? init.headers.slice() : []);
   }
 

@@ -18,15 +18,17 @@ import {
   OUTLIER_EJECTED,
   usesHash,
   type ClusterLbConfig,
-  type HeaderList,
   type LbConfig,
   type LbEndpoint,
+  type PickRequest,
   type SharedState,
   type StatsWriter,
   type UpstreamResult as CoreUpstreamResult,
 } from '@pillion/core';
 import type { ClusterSnapshot, EndpointSnapshot } from '../messages.js';
 import { EndpointPool } from '../upstream/endpoint-pool.js';
+import type { EndpointTls } from '../upstream/upstream-tls.js';
+import type { ClusterTls } from './worker-tls.js';
 import { poolLimits, poolTuning } from './pool-options.js';
 import { parseHashOn, requestHash, type HashSource } from './hash-source.js';
 import { SharedOutlier, outlierConfigOf, returnIfDue } from './outlier.js';
@@ -39,14 +41,8 @@ export interface UpstreamEndpoint {
   readonly port: number;
   readonly zone: string;
   readonly pool: EndpointPool;
-}
-
-/** What a pick may look at: the request's headers and client (for hashing) and a scratch slot for walking. */
-export interface PickRequest {
-  readonly headers: HeaderList;
-  readonly clientAddress: string;
-  /** Per-request balancer state (for walking on to other endpoints on later attempts); owned by the cluster. */
-  lbScratch: unknown;
+  /** TLS to the endpoint (its pool's), for the HTTP pool and TCP connections alike; null: plaintext. */
+  readonly tls: EndpointTls | null;
 }
 
 /** How one attempt against an endpoint ended: a status code, or how it failed. */
@@ -60,6 +56,11 @@ export interface ClusterRuntimeOptions {
   random?: () => number;
   /** Milliseconds since the epoch; tests inject their own. */
   now?: () => number;
+  /**
+   * The worker's TLS for a cluster, looked up at each connect so rotated material applies to new
+   * connections. Without it a cluster with `tls` cannot connect (it never falls back to plaintext).
+   */
+  tls?: (cluster: string) => ClusterTls | undefined;
 }
 
 /** The balancer's options from a cluster's `lb` block. */
@@ -109,7 +110,13 @@ export class ClusterRuntime implements PickSource {
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
     const c = snapshot.config;
-    const reuse = new Map(previous?.endpoints.map((e) => [e.key, e]));
+    // Pools are kept across snapshots, except when the cluster's TLS settings changed: connections
+    // made with the old ones (or in plaintext) must not serve it. New material alone keeps them.
+    const sameTls = previous !== undefined && JSON.stringify(previous.snapshot.config.tls) === JSON.stringify(c.tls);
+    const reuse = new Map(sameTls ? previous.endpoints.map((e) => [e.key, e]) : []);
+    const tlsOf = options.tls;
+    const name = snapshot.name;
+    const tls = c.tls === undefined ? null : () => tlsOf?.(name);
     this.endpoints = snapshot.endpoints.map((e: EndpointSnapshot) => {
       const old = reuse.get(e.key);
       if (old && old.slot === e.slot) {
@@ -129,12 +136,13 @@ export class ClusterRuntime implements PickSource {
           maxResponseHeadBytes,
           ...poolLimits(c),
           ...poolTuning(c, e.address, e.port),
+          tls,
         },
         state,
         stats,
       );
       pool.warm(); // a new endpoint (or a new worker): open its connections before requests need them
-      return { slot: e.slot, key: e.key, address: e.address, port: e.port, zone: e.zone, pool };
+      return { slot: e.slot, key: e.key, address: e.address, port: e.port, zone: e.zone, pool, tls: pool.tls };
     });
     for (const e of this.endpoints) this.bySlot.set(e.slot, e);
     const lb = balancerConfigOf(c.lb);

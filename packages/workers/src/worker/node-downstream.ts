@@ -4,6 +4,7 @@
  * chunked otherwise, close-delimited for HTTP/1.0 clients) and orders pipelined responses.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { PeerIdentity } from '@pillion/core';
 import type { Downstream } from './downstream.js';
 
 const EMPTY = Buffer.alloc(0);
@@ -20,6 +21,8 @@ export class NodeDownstream implements Downstream {
   private ended = false;
   /** Set by end(_, true): the connection closes after this response. */
   closeAfter = false;
+  /** The verified client certificate of the request's TLS connection; null without one. */
+  identity: PeerIdentity | null = null;
 
   constructor(
     readonly req: IncomingMessage,

@@ -1,16 +1,25 @@
 /**
  * The strict HTTP/1.1 codec (`codec: http1-strict`): Node's own server (llhttp, strict mode) on the
- * shared port. What it adds over uWS, for edges that need full RFC 9112 behaviour:
+ * shared port, and Node's HTTPS server for every listener with `tls`. What it adds over uWS, for edges
+ * that need full RFC 9112 behaviour:
  * - pipelined requests are answered in order, each forwarded only after the one before it was
  *   answered; reading pauses once `max_pipelined_requests` wait behind the one in flight;
  * - every malformed or ambiguous request is answered at once (400, 408, 413, 414, 431, 501) with
  *   `connection: close`, after the responses to the requests before it, and nothing after it is read;
  * - a request head must be complete within `timeouts.header_read`; idle connections close after
  *   `timeouts.idle`.
+ *
+ * With TLS: certificates by SNI, client certificates checked once per connection when its handshake
+ * completes (a refused client is disconnected before any request is read, and counted by reason), the
+ * verified identity kept with the connection for every request on it, session tickets shared by the
+ * workers (a client resumes on any of them), and new certificates, CA and ticket keys taken for new
+ * handshakes whenever the worker's TLS material changes; connections already open stay up.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
-import { HeaderList, type HttpListenerConfig } from '@pillion/core';
+import type { TLSSocket } from 'node:tls';
+import { HeaderList, type HttpListenerConfig, type PeerIdentity } from '@pillion/core';
 import { listenShared } from '../l4/listen-shared.js';
 import type { Logger } from '../logger.js';
 import type { Downstream } from './downstream.js';
@@ -18,11 +27,14 @@ import { HttpListener, type HttpHost } from './http-listener.js';
 import { LOCAL_REPLY_TEXT, statusLine } from './local-reply.js';
 import { NodeDownstream } from './node-downstream.js';
 import { ProxyExchange } from './proxy-exchange.js';
+import type { ListenerTls } from './worker-tls.js';
 
 /** Bytes of request line allowed beyond the URI limit (method, version, spaces, CRLF). */
 const REQUEST_LINE_SLACK = 64;
 /** How often Node looks for connections over the head-read timeout (it checks none by default for 30 s). */
 const MAX_CHECK_INTERVAL_MS = 1000;
+/** What a TLS listener offers in ALPN: this codec speaks HTTP/1.1. */
+const ALPN: readonly string[] = ['http/1.1'];
 
 /** One downstream connection's queue: the request in flight and the ones read behind it. */
 class Connection {
@@ -33,13 +45,20 @@ class Connection {
   /** A parse error to answer once the responses before it are written. */
   refusal: { status: number; detail: string } | null = null;
   paused = false;
+  /** TLS: the handshake completed and the client was accepted. */
+  secure = false;
+  /** TLS: the client's verified certificate, for every request on the connection; null without one. */
+  identity: PeerIdentity | null = null;
   constructor(readonly socket: Socket) {}
 }
 
 const connections = new WeakMap<Socket, Connection>();
 
 export class StrictHttpListener extends HttpListener {
-  private server: Server | null = null;
+  private server: Server | HttpsServer | null = null;
+  /** The listener's TLS (null: plain HTTP), and the generation of its contexts the server was given. */
+  private tls: ListenerTls | null = null;
+  private tlsGeneration = -1;
 
   constructor(config: HttpListenerConfig, slot: number, runtime: HttpHost) {
     super(config, slot, runtime);
@@ -47,7 +66,7 @@ export class StrictHttpListener extends HttpListener {
 
   async listen(): Promise<void> {
     const c = this.config;
-    const server = createServer({
+    const options: ServerOptions = {
       maxHeaderSize: c.limits.max_request_headers_bytes + c.limits.max_uri_bytes + REQUEST_LINE_SLACK,
       // Pillion's own request rules decide these (with its own replies), after llhttp's framing checks.
       requireHostHeader: false,
@@ -55,7 +74,19 @@ export class StrictHttpListener extends HttpListener {
       insecureHTTPParser: false,
       keepAlive: false,
       connectionsCheckingInterval: Math.min(MAX_CHECK_INTERVAL_MS, Math.max(100, c.timeouts.header_read / 2)),
-    });
+    };
+    let server: Server | HttpsServer;
+    if (c.tls !== undefined) {
+      const tls = this.runtime.tls?.listener(c.name);
+      if (tls === undefined) throw new Error(`listener ${c.name}: its TLS certificates did not reach the worker`);
+      this.tls = tls;
+      this.tlsGeneration = tls.generation;
+      const https = createHttpsServer({ ...options, ...tls.serverOptions(ALPN) });
+      // Ahead of the HTTP server's own listener: a refused client is gone before a parser is attached.
+      https.prependListener('secureConnection', this.onSecureConnection.bind(this));
+      https.on('tlsClientError', this.onTlsClientError.bind(this));
+      server = https;
+    } else server = createServer(options);
     this.applyTimeouts(server);
     // Every field reaches the request rules, which answer 431 over the listener's limit.
     server.maxHeadersCount = 0;
@@ -68,10 +99,56 @@ export class StrictHttpListener extends HttpListener {
 
   override update(config: HttpListenerConfig): void {
     super.update(config);
-    if (this.server) this.applyTimeouts(this.server);
+    if (this.server) {
+      this.applyTimeouts(this.server);
+      this.applyTls(this.server as HttpsServer);
+    }
   }
 
-  private applyTimeouts(server: Server): void {
+  /**
+   * New certificates, CA, options or session ticket keys (the worker rebuilt the listener's contexts):
+   * the server builds its default context again for new handshakes (the SNI callback already reads
+   * the new contexts), and takes the new ticket keys and client certificate mode. (node:tls takes the
+   * handshake timeout only when the server is made: changing it needs a restart, see reload-check.ts.)
+   */
+  private applyTls(server: HttpsServer): void {
+    if (this.tls === null) return;
+    const tls = this.runtime.tls?.listener(this.config.name);
+    if (tls === undefined || tls.generation === this.tlsGeneration) return;
+    this.tls = tls;
+    this.tlsGeneration = tls.generation;
+    const options = tls.serverOptions(ALPN);
+    server.setSecureContext(options);
+    server.setTicketKeys(tls.ticketKeys);
+    const fields = server as unknown as { requestCert: boolean; rejectUnauthorized: boolean };
+    fields.requestCert = options.requestCert === true;
+    fields.rejectUnauthorized = false;
+  }
+
+  /**
+   * A TLS handshake completed (counted, also when the client is then refused): check the client's
+   * certificate, and keep its identity with the connection.
+   */
+  private onSecureConnection(socket: TLSSocket): void {
+    this.stats.listener(this.slot, 'tls_handshakes', 1);
+    if (socket.isSessionReused()) this.stats.listener(this.slot, 'tls_resumed', 1);
+    const check = this.tls!.checkPeer(socket);
+    if (!check.ok) {
+      this.stats.listener(this.slot, `tls_failed_${check.reason}`, 1);
+      socket.destroy();
+      return;
+    }
+    const c = this.connectionOf(socket);
+    c.secure = true;
+    c.identity = check.identity;
+  }
+
+  /** A handshake that failed, timed out, or that the client gave up on. The HTTP server then closes the socket (onClientError). */
+  private onTlsClientError(err: NodeJS.ErrnoException): void {
+    this.stats.listener(this.slot, err.code === 'ERR_TLS_HANDSHAKE_TIMEOUT' ? 'tls_failed_timeout' : 'tls_failed_handshake', 1);
+  }
+
+  private applyTimeouts(server: Server | HttpsServer): void {
     const t = this.config.timeouts;
     server.headersTimeout = t.header_read;
     server.requestTimeout = 0; // bodies stream for as long as the route's timeout allows
@@ -90,12 +167,18 @@ export class StrictHttpListener extends HttpListener {
 
   private onRequest(req: IncomingMessage, res: ServerResponse): void {
     const c = this.connectionOf(req.socket);
+    if (this.tls !== null && !c.secure) {
+      // Never reached: a refused TLS client is disconnected before its connection reads a request.
+      req.socket.destroy();
+      return;
+    }
     if (c.condemned) {
       // Read behind a refused request or bad bytes: never served. The socket closes after the refusal.
       req.resume();
       return;
     }
     const d = new NodeDownstream(req, res, req.socket.remoteAddress ?? '');
+    d.identity = c.identity;
     res.once('finish', () => this.next(c, d));
     res.once('close', () => this.next(c, d));
     if (c.current === null) {
@@ -134,6 +217,11 @@ export class StrictHttpListener extends HttpListener {
 
   /** llhttp refused the bytes (or the head timed out): answer after the responses before it, then close. */
   private onClientError(err: NodeJS.ErrnoException, socket: Socket): void {
+    if (this.tls !== null && connections.get(socket)?.secure !== true) {
+      // The TLS handshake failed (counted in onTlsClientError): there is no HTTP to answer in.
+      socket.destroy();
+      return;
+    }
     const c = this.connectionOf(socket);
     if (c.condemned || socket.destroyed || !socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();
@@ -186,6 +274,10 @@ export class StrictHttpListener extends HttpListener {
 
   clientAddress(res: Downstream): string {
     return (res as NodeDownstream).remoteAddress;
+  }
+
+  override clientIdentity(res: Downstream): PeerIdentity | null {
+    return (res as NodeDownstream).identity;
   }
 
   stopAccepting(): void {
