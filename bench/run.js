@@ -1,12 +1,14 @@
 #!/usr/bin/env node
 // `pnpm bench`: runs the scenarios in bench/scenarios against every installed peer and
-// writes bench/results/latest.json and docs/benchmarks.md. `--help` lists the options.
+// writes bench/results/latest.json and docs/benchmarks.md. `--help` lists the options;
+// `--baseline REF` adds Pillion as built from another commit (lib/baseline.js).
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { USAGE, parseBenchArgs } from './lib/args.js';
+import { baselineFamilies, prepareBaseline, resolveCommit, twinVariant } from './lib/baseline.js';
 import { startChild } from './lib/child.js';
 import { machineInfo } from './lib/machine.js';
 import { renderMarkdown, renderTable } from './lib/report-markdown.js';
@@ -15,6 +17,7 @@ import { sharedCpuNote } from './lib/report-text.js';
 import { mergeResults, readResults, writeResults } from './lib/results.js';
 import { runScenario } from './lib/run-scenario.js';
 import { PEER_KINDS, peerSelected, peerVariants } from './peers/index.js';
+import { pillionFromTree } from './peers/pillion.js';
 import { loadScenarios } from './scenarios/index.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -77,10 +80,11 @@ async function main() {
   }
   const all = await loadScenarios();
   if (args.list) {
+    const width = Math.max(20, ...all.map((s) => s.name.length + 1));
     log('scenarios:');
-    for (const s of all) log(`  ${s.name.padEnd(20)} ${s.title}`);
+    for (const s of all) log(`  ${s.name.padEnd(width)} ${s.title}`);
     log('peers:');
-    for (const k of PEER_KINDS) log(`  ${k.name.padEnd(20)} ${k.describe}`);
+    for (const k of PEER_KINDS) log(`  ${k.name.padEnd(width)} ${k.describe}`);
     return 0;
   }
   if (args.report) {
@@ -101,8 +105,26 @@ async function main() {
     return 2;
   }
   const scenarios = args.scenarios.length ? all.filter((s) => args.scenarios.includes(s.name)) : all;
+  const defaultWorkers = args.workers ?? os.availableParallelism();
+  const selected = peerVariants(PEER_KINDS, defaultWorkers).filter((v) => peerSelected(v, args.peers));
+  /** @type {import('./lib/run-scenario.js').Commit | null} */
+  let commit = null;
+  if (args.baseline !== null) {
+    try {
+      commit = resolveCommit(ROOT, args.baseline);
+    } catch (err) {
+      console.error(err instanceof Error ? err.message : String(err));
+      return 2;
+    }
+    if (!baselineFamilies(selected).length) {
+      console.error(`--baseline ${args.baseline} builds Pillion: select pillion or pillion-strict (--peers), or leave --peers out`);
+      return 2;
+    }
+  }
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pillion-bench-'));
   const started = Date.now();
+  /** @type {import('./lib/baseline.js').Baseline | null} */
+  let baseline = null;
   try {
     const probes = await Promise.all(
       PEER_KINDS.map((kind) => kind.probe({ root: ROOT, dir: mkdtempSync(path.join(tmp, `probe-${kind.name}-`)) })),
@@ -119,13 +141,40 @@ async function main() {
       if (!p.ok) absent.push({ peer: kind.name, reason: p.reason });
       return p.ok;
     });
+    /** @type {Map<string, { kind: import('./lib/types.js').PeerKind, version: string, facts: Record<string, unknown> }>} */
+    const twins = new Map();
+    /** @type {import('./lib/types.js').PeerKind[]} */
+    const twinKinds = [];
+    if (commit) {
+      try {
+        baseline = await prepareBaseline({ root: ROOT, commit, log });
+      } catch (err) {
+        console.error(`--baseline ${commit.ref}: cannot build Pillion from ${commit.short}: ${err instanceof Error ? err.message : String(err)}`);
+        return 1;
+      }
+      for (const family of baselineFamilies(selected)) {
+        const kind = pillionFromTree(family, baseline.tree);
+        const p = await kind.probe({ root: ROOT, dir: mkdtempSync(path.join(tmp, `probe-${family}-baseline-`)) });
+        versions[kind.name] = p.ok ? p.version : null;
+        if (p.ok) {
+          twins.set(family, { kind, version: p.version, facts: p.facts ?? {} });
+          twinKinds.push(kind);
+        } else absent.push({ peer: kind.name, reason: p.reason });
+      }
+      if (!twins.size) {
+        console.error(`--baseline ${commit.ref}: Pillion as built from ${commit.short} cannot run here:`);
+        for (const a of absent.filter((x) => x.peer.endsWith(`@${commit?.short}`))) console.error(`  ${a.peer}: ${a.reason}`);
+        return 1;
+      }
+    }
     versions.autocannon = packageVersion('autocannon');
     versions['uWebSockets.js (upstream)'] = packageVersion('uWebSockets.js');
-    const defaultWorkers = args.workers ?? os.availableParallelism();
-    for (const v of peerVariants(installed, defaultWorkers)) {
-      if (!peerSelected(v, args.peers)) continue;
+    // Each twin from the baseline build runs right after the peer it mirrors.
+    for (const v of selected) {
       const p = probes[PEER_KINDS.indexOf(v.kind)];
       if (p.ok) variants.push({ ...v, version: p.version, facts: p.facts ?? {} });
+      const twin = twins.get(v.kind.name);
+      if (twin && commit) variants.push(twinVariant(v, twin, commit));
     }
     for (const a of absent) log(`left out ${a.peer}: ${a.reason.split('\n')[0]}`);
     if (variants.length === 0) {
@@ -160,8 +209,23 @@ async function main() {
       const p = probes[PEER_KINDS.indexOf(k)];
       if (p.ok && p.facts) facts[k.name] = p.facts;
     }
+    for (const k of twinKinds) {
+      peers[k.name] = k.describe;
+      const t = twins.get(k.family ?? '');
+      if (t) facts[k.name] = t.facts;
+    }
     /** @type {import('./lib/results.js').BenchResults} */
-    const run = { date: new Date().toISOString(), quick: args.quick, machine, versions, peers, facts, absent, scenarios: results };
+    const run = {
+      date: new Date().toISOString(),
+      quick: args.quick,
+      machine,
+      versions,
+      peers,
+      facts,
+      absent,
+      ...(baseline ? { baseline: baseline.about } : {}),
+      scenarios: results,
+    };
     if (args.quick) {
       writeResults(QUICK, run);
       log(`\nwrote ${path.relative(ROOT, QUICK)} (a quick pass leaves latest.json and docs/benchmarks.md alone)`);
@@ -175,6 +239,7 @@ async function main() {
     log(`done in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return 0;
   } finally {
+    baseline?.remove();
     rmSync(tmp, { recursive: true, force: true });
   }
 }

@@ -10,6 +10,10 @@ export const USAGE = `usage: pnpm bench [scenario ...] [options]
   --repeats N       rounds; peers run interleaved, A B A B (default 3)
   --peers LIST      only these peer kinds or ids, comma separated (direct,pillion,pillion-strict,http-proxy,nginx,haproxy,pillion-1,...)
   --workers N       the "default" worker count for multi-worker peers (default: available cores)
+  --baseline REF    also run Pillion as built from git commit REF (a branch, tag, sha, HEAD~3): every
+                    selected pillion / pillion-strict peer gets a twin named e.g. pillion-1@<short-sha>,
+                    measured in the same interleaved rounds; built in a temporary git worktree, build
+                    cached by commit under $PILLION_BENCH_CACHE (default: <tmpdir>/pillion-bench-cache)
   --list            list scenarios and peers, then exit
   --report          rewrite docs/benchmarks.md from bench/results/latest.json, then exit
   -h, --help`;
@@ -23,6 +27,7 @@ export const USAGE = `usage: pnpm bench [scenario ...] [options]
  * @property {number} repeats
  * @property {string[] | null} peers
  * @property {number | null} workers
+ * @property {string | null} baseline   git ref of the commit to build Pillion from and measure beside this tree
  * @property {boolean} list
  * @property {boolean} report
  * @property {boolean} help
@@ -44,6 +49,18 @@ function num(name, raw, fallback, rule) {
 }
 
 /**
+ * @param {string | undefined} raw
+ * @returns {string | null}
+ */
+function baselineRef(raw) {
+  if (raw === undefined) return null;
+  const ref = raw.trim();
+  // A ref never starts with "-"; refusing it keeps the value from reaching git as an option.
+  if (!ref || ref.startsWith('-')) throw new Error(`--baseline needs a git ref (branch, tag, sha, HEAD~N), got "${raw}"`);
+  return ref;
+}
+
+/**
  * @param {string[]} argv arguments after the script name
  * @returns {BenchArgs}
  */
@@ -60,6 +77,7 @@ export function parseBenchArgs(argv) {
       repeats: { type: 'string' },
       peers: { type: 'string' },
       workers: { type: 'string' },
+      baseline: { type: 'string' },
       list: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -74,6 +92,7 @@ export function parseBenchArgs(argv) {
     repeats: num('repeats', values.repeats, quick ? 1 : 3, { min: 1, integer: true }),
     peers: values.peers ? values.peers.split(',').map((s) => s.trim()).filter(Boolean) : null,
     workers: values.workers === undefined ? null : num('workers', values.workers, 1, { min: 1, integer: true }),
+    baseline: baselineRef(values.baseline),
     list: values.list === true,
     report: values.report === true,
     help: values.help === true,

@@ -21,6 +21,9 @@ function killGroup(child, signal) {
 function killAll() {
   for (const child of live) killGroup(child, 'SIGKILL');
 }
+
+/** SIGKILLs every child still running, with its process group: for exit paths that cannot wait. */
+export const killChildren = killAll;
 let guarded = false;
 
 /** Installed with the first child: kill children on exit and on SIGINT/SIGTERM. */

@@ -1,6 +1,7 @@
 // Ports and readiness.
 import net from 'node:net';
 import http from 'node:http';
+import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /**
@@ -22,13 +23,19 @@ export function freePort() {
 }
 
 /**
- * Status code of one GET, or null when the connection fails.
+ * Status code of one GET, or null when the connection fails. An https URL is checked against
+ * `ca` (the peer must serve a certificate from it for the URL's host); without `ca` any
+ * certificate is taken.
  * @param {string} url
+ * @param {{ ca?: string }} [options]
  * @returns {Promise<number | null>}
  */
-export function getStatus(url) {
+export function getStatus(url, options = {}) {
+  const tls = url.startsWith('https:');
+  const get = tls ? https.get : http.get;
+  const opts = tls ? (options.ca ? { ca: options.ca } : { rejectUnauthorized: false }) : {};
   return new Promise((resolve) => {
-    const req = http.get(url, { agent: false, timeout: 2000 }, (res) => {
+    const req = get(url, { agent: false, timeout: 2000, ...opts }, (res) => {
       res.resume();
       res.once('end', () => resolve(res.statusCode ?? null));
     });
@@ -38,9 +45,9 @@ export function getStatus(url) {
 }
 
 /**
- * Polls `url` until it answers 200.
+ * Polls `url` until it answers 200 (https: with a certificate from `ca`, when given).
  * @param {string} url
- * @param {{ timeoutMs?: number, exited?: Promise<unknown>, what?: string, output?: () => string }} [options]
+ * @param {{ timeoutMs?: number, exited?: Promise<unknown>, what?: string, output?: () => string, ca?: string }} [options]
  */
 export async function waitFor200(url, options = {}) {
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
@@ -51,7 +58,7 @@ export async function waitFor200(url, options = {}) {
   let last = null;
   while (Date.now() < deadline) {
     if (dead) break;
-    last = await getStatus(url);
+    last = await getStatus(url, { ca: options.ca });
     if (last === 200) return;
     await sleep(50);
   }

@@ -1,4 +1,5 @@
-// CPU time and peak memory of a process and its descendants, read from Linux's /proc.
+// CPU time and memory (resident now, idle, under load, peak) of a process and its
+// descendants, read from Linux's /proc.
 // nginx and HAProxy can run several processes; Pillion and node run threads in one. Summing
 // over the tree measures every peer the same way.
 import { execFileSync } from 'node:child_process';
@@ -131,9 +132,18 @@ export function parseRssKiB(text) {
  * @returns {number | null}
  */
 export function rssKiB(root) {
+  return rssOfKiB(processTree(root));
+}
+
+/**
+ * Sum of VmRSS over `pids`, KiB; null when none of them could be read.
+ * @param {ReadonlyArray<number>} pids
+ * @returns {number | null}
+ */
+export function rssOfKiB(pids) {
   let sum = 0;
   let seen = false;
-  for (const pid of processTree(root)) {
+  for (const pid of pids) {
     const text = readOrNull(`/proc/${pid}/status`);
     const kib = text ? parseRssKiB(text) : null;
     if (kib !== null) {
@@ -142,4 +152,76 @@ export function rssKiB(root) {
     }
   }
   return seen ? sum : null;
+}
+
+/**
+ * Have the last `window` readings settled: do they lie within `max(floorKiB, share × largest)`?
+ * @param {ReadonlyArray<number>} readings KiB, oldest first
+ * @param {{ window: number, floorKiB: number, share: number }} rule
+ */
+export function rssSettled(readings, rule) {
+  if (readings.length < rule.window) return false;
+  const last = readings.slice(-rule.window);
+  const hi = Math.max(...last);
+  return hi - Math.min(...last) <= Math.max(rule.floorKiB, hi * rule.share);
+}
+
+export const IDLE_RULE = { everyMs: 100, window: 5, floorKiB: 256, share: 0.01, timeoutMs: 5000 };
+
+/**
+ * The idle footprint of a process tree that has just started: VmRSS summed over the tree,
+ * read every `everyMs` until `window` readings in a row agree (see rssSettled), or until
+ * `timeoutMs`, when the last reading is taken as it is.
+ * @param {number} root
+ * @param {typeof IDLE_RULE} [rule]
+ * @returns {Promise<{ rssKiB: number | null, settled: boolean, afterMs: number }>}
+ */
+export async function idleRssKiB(root, rule = IDLE_RULE) {
+  const t0 = performance.now();
+  /** @type {number[]} */
+  const readings = [];
+  for (;;) {
+    const kib = rssOfKiB(processTree(root));
+    if (kib === null) return { rssKiB: null, settled: false, afterMs: Math.round(performance.now() - t0) };
+    readings.push(kib);
+    const settled = rssSettled(readings, rule);
+    const afterMs = Math.round(performance.now() - t0);
+    if (settled || afterMs >= rule.timeoutMs) return { rssKiB: kib, settled, afterMs };
+    await new Promise((resolve) => setTimeout(resolve, rule.everyMs));
+  }
+}
+
+export const LOAD_RSS_EVERY_MS = 250;
+
+/**
+ * Reads VmRSS summed over the tree under `root` every `everyMs` until stopped: the footprint
+ * under load. The tree is listed again every fourth reading, so processes a proxy forks
+ * during the run count too. `stop` gives the mean and the largest reading (one reading
+ * taken then when the run was shorter than one period).
+ * @param {number} root
+ * @param {number} [everyMs]
+ * @returns {{ stop: () => { meanKiB: number | null, peakKiB: number | null, readings: number } }}
+ */
+export function sampleRss(root, everyMs = LOAD_RSS_EVERY_MS) {
+  let pids = processTree(root);
+  let n = 0;
+  let sum = 0;
+  let peak = 0;
+  const read = () => {
+    if (n > 0 && n % 4 === 0) pids = processTree(root);
+    const kib = rssOfKiB(pids);
+    if (kib === null) return;
+    n++;
+    sum += kib;
+    peak = Math.max(peak, kib);
+  };
+  const timer = setInterval(read, everyMs);
+  timer.unref();
+  return {
+    stop() {
+      clearInterval(timer);
+      if (n === 0) read();
+      return n === 0 ? { meanKiB: null, peakKiB: null, readings: 0 } : { meanKiB: sum / n, peakKiB: peak, readings: n };
+    },
+  };
 }

@@ -1,6 +1,6 @@
 // docs/benchmarks.md, generated from the results JSON so the doc and the data never disagree.
 import { fmtCpu, fmtInt, fmtMiB, fmtMs, fmtPct, fmtRatio } from './format.js';
-import { median } from './stats.js';
+import { median, ratio } from './stats.js';
 import { sharedCpuNote } from './report-text.js';
 
 /**
@@ -8,16 +8,29 @@ import { sharedCpuNote } from './report-text.js';
  * @param {string} value
  * @param {number | null} r
  */
-const cell = (value, r) => (r === null || value === '—' ? value : `${value} (${fmtRatio(r)})`);
+const cell = (value, r) => (r === null || r === undefined || value === '—' ? value : `${value} (${fmtRatio(r)})`);
 
 /** `2026-11-21 19:16 UTC` from an ISO date. @param {string} iso */
 export const fmtDate = (iso) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 
-/** @param {import('./types.js').LoadSpec} load */
-function describeLoad(load) {
+/**
+ * @param {import('./types.js').LoadSpec} load
+ * @param {boolean} [tls] over HTTPS
+ */
+export function describeLoad(load, tls = false) {
   const body = load.bodyBytes ? `, ${fmtInt(load.bodyBytes)}-byte body` : '';
-  return `${load.method ?? 'GET'} ${load.path}${body}, ${load.connections} connections, pipelining ${load.pipelining ?? 1}`;
+  return `${load.method ?? 'GET'} ${load.path}${body}${tls ? ' over HTTPS' : ''}, ${load.connections} connections, pipelining ${load.pipelining ?? 1}`;
 }
+
+/** The Method bullet for runs with TLS scenarios. */
+export const TLS_METHOD =
+  '- Scenarios whose load is "over HTTPS" (TLS terminated by the proxy): every peer serves one certificate made by the run (before its first TLS peer starts) with the `openssl` command ' +
+  '(a CA and a server certificate signed by it, both ECDSA P-256, the server\'s for `IP:127.0.0.1`), with one worker: ' +
+  'Pillion\'s listener `tls` (Node\'s HTTPS server), nginx `listen ssl`, HAProxy `bind ssl crt`; `pillion-strict` is left out ' +
+  '(with `tls` it is the same server). The client is Node\'s TLS in the bench process (autocannon for keep-alive load, ' +
+  'the bench\'s own loop for new connections); it offers no session and no ALPN and does not verify the certificate ' +
+  'during the load (once per peer after the rounds it does, and the notes say what was negotiated). Its TLS work ' +
+  'competes with the peers for the same cores.';
 
 /**
  * What a peer's probe found, e.g. ` (found: accessLogOff=true)`.
@@ -29,14 +42,45 @@ function factsNote(facts) {
 }
 
 /**
+ * What each row from another commit's build (`--baseline`) is, and how the row it mirrors
+ * compares with it: one line per such row.
+ * @param {ReadonlyArray<import('./run-scenario.js').ScenarioRow>} rows
+ * @returns {string[]}
+ */
+export function twinLines(rows) {
+  /** @type {string[]} */
+  const out = [];
+  for (const twin of rows) {
+    if (!twin.twinOf) continue;
+    const from = twin.commit ? `\`${twin.commit.ref}\` (${twin.commit.sha})` : 'another commit';
+    const head = `\`${twin.id}\` is \`${twin.twinOf}\` built from ${from}`;
+    const now = rows.find((r) => r.id === twin.twinOf);
+    if (!now) {
+      out.push(`${head}; \`${twin.twinOf}\` did not run.`);
+      continue;
+    }
+    const a = now.summary;
+    const b = twin.summary;
+    const figures = /** @type {const} */ ([
+      ['req/s', 'rps'], ['p99', 'p99'], ['CPU per request', 'cpuPer10k'], ['idle RSS', 'idleRssKiB'], ['RSS under load', 'loadRssKiB'],
+    ]).flatMap(([label, key]) => {
+      const r = ratio(a[key] ?? null, b[key] ?? null);
+      return r === null ? [] : [`${label} ${fmtRatio(r)}`];
+    });
+    out.push(`${head}; this tree's \`${twin.twinOf}\` against it: ${figures.join(', ') || 'no figures to compare'}.`);
+  }
+  return out;
+}
+
+/**
  * One scenario's table.
  * @param {import('./run-scenario.js').ScenarioResult} s
  * @returns {string}
  */
 export function renderTable(s) {
   const lines = [
-    '| peer | req/s | p50 ms | p99 ms | errors | CPU s / 10k req | peak RSS MiB | load gen CPU |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| peer | req/s | p50 ms | p99 ms | errors | CPU s / 10k req | idle RSS MiB | RSS under load MiB | peak RSS MiB | load gen CPU |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const row of s.rows) {
     const m = row.summary;
@@ -45,10 +89,12 @@ export function renderTable(s) {
     lines.push(
       `| ${name} | ${cell(fmtInt(m.rps), r.rps)} | ${cell(fmtMs(m.p50), r.p50)} | ${cell(fmtMs(m.p99), r.p99)} | ` +
         `${cell(fmtInt(m.errors), r.errors)} | ${cell(fmtCpu(m.cpuPer10k), r.cpuPer10k)} | ` +
+        `${cell(fmtMiB(m.idleRssKiB), r.idleRssKiB)} | ${cell(fmtMiB(m.loadRssKiB), r.loadRssKiB)} | ` +
         `${cell(fmtMiB(m.rssKiB), r.rssKiB)} | ${fmtPct(median(row.samples.map((x) => x.loadCpu)))} |`,
     );
   }
-  if (s.notes?.length) lines.push('', ...s.notes.map((n) => `- ${n}`));
+  const notes = [...twinLines(s.rows), ...(s.notes ?? [])];
+  if (notes.length) lines.push('', ...notes.map((n) => `- ${n}`));
   return lines.join('\n');
 }
 
@@ -94,11 +140,26 @@ export function renderMarkdown(res) {
       '(peak RSS: the largest reading).',
     '- errors: non-2xx responses plus socket errors and timeouts. CPU: user + system time of the proxy\'s ' +
       'processes (all threads, all child processes) from `/proc/PID/stat`, before and after each run, per ' +
-      '10k completed requests. Peak RSS: `VmHWM` from `/proc/PID/status`, summed over the proxy\'s processes. ' +
-      'load gen CPU: the bench process\'s own CPU use during the run, as a share of one core; near 100% means ' +
-      'autocannon, not the peer, set the pace.',
+      '10k completed requests. load gen CPU: the bench process\'s own CPU use during the run, as a share of one ' +
+      'core; near 100% means autocannon, not the peer, set the pace.',
+    '- Memory, from `/proc/PID/status` summed over the proxy\'s processes (nginx\'s master and workers, ' +
+      'HAProxy\'s one process, Pillion\'s one process with its worker threads), MiB: **idle RSS** is `VmRSS` ' +
+      'after start-up, before the warm-up, once five readings 100 ms apart agree within 1% (or after 5 s); ' +
+      '**RSS under load** is the mean of `VmRSS` read every 250 ms during each measured run (the largest ' +
+      'reading is kept in the JSON as `loadRssPeakKiB`), median over the rounds; **peak RSS** is `VmHWM`, ' +
+      'the high-water mark over the peer\'s life, read after each run, largest over the rounds.',
     `- In brackets: the ratio to **${baselineKind}** with the same worker count (one-process peers compare ` +
       `with ${baselineKind === 'nginx' ? 'nginx-1' : 'it'}). For req/s higher is better; for the rest lower is better.`,
+    ...(res.scenarios.some((s) => s.rows.some((r) => r.twinOf))
+      ? [
+          '- A row named `PEER@SHA` is that peer run from Pillion as built from an earlier commit ' +
+            '(`pnpm bench --baseline REF`: a temporary git worktree of the commit, its dependencies installed offline ' +
+            'from the pnpm store or linked from this checkout, its own `prepare` build), started the same way and ' +
+            'measured in the same interleaved rounds. The line under its table names the commit and gives the ratios ' +
+            'of this tree\'s row to it.',
+        ]
+      : []),
+    ...(res.scenarios.some((s) => s.tls) ? [TLS_METHOD] : []),
     '',
     `> ${sharedCpuNote(m.cores)}`,
     '',
@@ -110,7 +171,7 @@ export function renderMarkdown(res) {
       '',
       `### ${s.name}: ${s.title}`,
       '',
-      `${describeLoad(s.load)}; ${st.repeats} round${st.repeats === 1 ? '' : 's'} of ${st.duration} s after ` +
+      `${describeLoad(s.load, s.tls)}; ${st.repeats} round${st.repeats === 1 ? '' : 's'} of ${st.duration} s after ` +
         `${st.warmup} s warm-up; measured ${fmtDate(s.date)}.`,
       '',
       renderTable(s),

@@ -4,14 +4,28 @@ import { fmtCpu, fmtInt, fmtMiB, fmtMs, fmtPct } from './format.js';
 /**
  * @param {string} id
  * @param {import('./types.js').Sample} s
+ * @param {number} [width] of the id column: the longest id of the scenario
  */
-export function formatSampleLine(id, s) {
+export function formatSampleLine(id, s, width = 12) {
   return (
-    `  ${id.padEnd(12)} ${fmtInt(s.rps).padStart(8)} req/s  p50 ${fmtMs(s.p50).padStart(6)} ms  ` +
+    `  ${id.padEnd(width)} ${fmtInt(s.rps).padStart(8)} req/s  p50 ${fmtMs(s.p50).padStart(6)} ms  ` +
     `p99 ${fmtMs(s.p99).padStart(6)} ms  errors ${String(s.errors).padStart(3)}  ` +
-    `cpu ${fmtCpu(s.cpuPer10k).padStart(6)} s/10k  rss ${fmtMiB(s.rssKiB).padStart(5)} MiB  ` +
-    `load gen ${fmtPct(s.loadCpu)}`
+    `cpu ${fmtCpu(s.cpuPer10k).padStart(6)} s/10k  rss under load ${fmtMiB(s.loadRssKiB).padStart(5)} MiB ` +
+    `(peak ${fmtMiB(s.rssKiB)})  load gen ${fmtPct(s.loadCpu)}`
   );
+}
+
+/**
+ * The peers' idle RSS, one line; null when no peer had a process to read.
+ * @param {{ id: string, idle: import('./run-scenario.js').IdleRss | null }[]} peers
+ * @returns {string | null}
+ */
+export function formatIdleLine(peers) {
+  const read = peers.filter((p) => p.idle !== null);
+  if (!read.length) return null;
+  const one = (/** @type {{ id: string, idle: import('./run-scenario.js').IdleRss }} */ p) =>
+    `${p.id} ${fmtMiB(p.idle.rssKiB)}${p.idle.settled ? '' : ' (still moving)'}`;
+  return `  idle RSS, MiB: ${read.map((p) => one(/** @type {any} */ (p))).join(', ')}`;
 }
 
 /**

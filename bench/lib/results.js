@@ -11,6 +11,7 @@ import path from 'node:path';
  * @property {Record<string, string>} peers              kind → how it is set up
  * @property {Record<string, Record<string, unknown>>} [facts] kind → what its probe found (e.g. accepted config keys)
  * @property {{ peer: string, reason: string }[]} absent peer kinds left out, and why
+ * @property {import('./baseline.js').Baseline['about']} [baseline]  the commit `--baseline` built Pillion from, and how
  * @property {import('./run-scenario.js').ScenarioResult[]} scenarios
  */
 

@@ -1,21 +1,37 @@
-// One scenario: start every peer, warm each, run them interleaved for the rounds asked,
-// stop them, and summarise. Peers start fresh per scenario so one scenario's pools and
-// peak memory do not leak into the next.
+// One scenario: start every peer, read its idle memory, warm each, run them interleaved for
+// the rounds asked (reading memory under load), stop them, and summarise. Peers start fresh
+// per scenario so one scenario's pools and peak memory do not leak into the next.
 import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from './net.js';
 import { measureLoad, warm } from './load.js';
+import { HAVE_PROC, idleRssKiB, sampleRss } from './proc.js';
 import { interleave } from './schedule.js';
 import { baselineFor, ratios, summarize } from './stats.js';
-import { formatSampleLine } from './report-text.js';
+import { formatIdleLine, formatSampleLine } from './report-text.js';
 
 /**
- * @typedef {import('./types.js').PeerVariant & { version: string, facts: Record<string, unknown> }} ReadyVariant
+ * @typedef {object} Commit a git commit Pillion was built from (`--baseline`)
+ * @property {string} ref    as given on the command line
+ * @property {string} sha    full
+ * @property {string} short
+ *
+ * @typedef {import('./types.js').PeerVariant & { version: string, facts: Record<string, unknown>,
+ *           twinOf?: string, commit?: Commit }} ReadyVariant
+ *   twinOf and commit: this is the peer `twinOf` run from a build of `commit`
+ *
+ * @typedef {object} IdleRss
+ * @property {number | null} rssKiB  VmRSS summed over the proxy's processes, before any load
+ * @property {boolean} settled       false: still moving when the wait ran out
+ * @property {number} afterMs        how long after start-up it was read
  *
  * @typedef {object} ScenarioRow
  * @property {string} id
  * @property {string} kind
  * @property {number} workers
+ * @property {string} [twinOf]       the row this one is a build from another commit of
+ * @property {Commit} [commit]
+ * @property {IdleRss | null} [idle] null: no process of its own to read
  * @property {import('./types.js').Sample[]} samples
  * @property {import('./stats.js').Summary} summary
  * @property {string | null} baseline
@@ -25,6 +41,7 @@ import { formatSampleLine } from './report-text.js';
  * @property {string} name
  * @property {string} title
  * @property {import('./types.js').LoadSpec} load
+ * @property {boolean} [tls]                    the peers served HTTPS (the load spoke TLS)
  * @property {string} date
  * @property {{ duration: number, warmup: number, repeats: number }} settings
  * @property {{ id: string, reason: string }[]} skipped
@@ -67,7 +84,7 @@ export function compareRows(rows, pick = baselineFor) {
 export async function runScenario(scenario, variants, o) {
   const wanted = scenario.variants
     ? scenario.variants(variants)
-    : variants.filter((v) => !scenario.peers || scenario.peers.includes(v.kind.name));
+    : variants.filter((v) => !scenario.peers || scenario.peers.includes(v.kind.family ?? v.kind.name));
   /** @type {{ id: string, reason: string }[]} */
   const skipped = [];
   /** @type {(import('./types.js').RunningPeer | null)[]} */
@@ -97,16 +114,42 @@ export async function runScenario(scenario, variants, o) {
 
   /** @type {import('./types.js').ScenarioNotes | null} */
   let notes = null;
+  /** @type {(IdleRss | null)[]} */
+  let idle = [];
   try {
-    for (const p of peers) if (!p.peer.measure) await warm(p.peer.url, scenario, o.settings.warmup);
+    // Before any load: a peer that starts fresh processes per measurement has none to read.
+    idle = await Promise.all(
+      peers.map((p) => (HAVE_PROC && p.peer.pid !== null && !p.peer.measure ? idleRssKiB(p.peer.pid) : null)),
+    );
+    const idleLine = formatIdleLine(peers.map((p, i) => ({ id: p.v.id, idle: idle[i] })));
+    if (idleLine) o.log(idleLine);
+    for (const p of peers) {
+      if (p.peer.measure) continue;
+      if (scenario.warm) await scenario.warm(p.peer.url, o.settings.warmup);
+      else await warm(p.peer.url, scenario, o.settings.warmup);
+    }
+    const width = Math.max(12, ...peers.map((p) => p.v.id.length));
     for (const p of interleave(peers, o.settings.repeats)) {
       const measure = p.peer.measure ?? scenario.measure ?? measureLoad;
-      const sample = await measure(
-        { url: p.peer.url, seconds: o.settings.duration, pid: p.peer.pid, upstreamPid: o.upstream.pid },
-        scenario,
-      );
+      const memory = HAVE_PROC && p.peer.pid !== null ? sampleRss(p.peer.pid) : null;
+      /** @type {import('./types.js').Sample} */
+      let sample;
+      /** @type {ReturnType<ReturnType<typeof sampleRss>['stop']> | null} */
+      let rss = null;
+      try {
+        sample = await measure(
+          { url: p.peer.url, seconds: o.settings.duration, pid: p.peer.pid, upstreamPid: o.upstream.pid },
+          scenario,
+        );
+      } finally {
+        rss = memory?.stop() ?? null;
+      }
+      // A scenario's own measure may read memory itself; otherwise the readings above count.
+      if (sample.loadRssKiB === undefined) {
+        sample = { ...sample, loadRssKiB: rss?.meanKiB ?? null, loadRssPeakKiB: rss?.peakKiB ?? null, loadRssReadings: rss?.readings ?? 0 };
+      }
       p.samples.push(sample);
-      o.log(formatSampleLine(p.v.id, sample));
+      o.log(formatSampleLine(p.v.id, sample, width));
     }
     if (scenario.notes) {
       const rows = peers.map((p) => ({ id: p.v.id, url: p.peer.url, pid: p.peer.pid, samples: p.samples }));
@@ -122,16 +165,20 @@ export async function runScenario(scenario, variants, o) {
     name: plain.name,
     title: plain.title,
     load: plain.load,
+    ...(plain.tls ? { tls: true } : {}),
     date: new Date().toISOString(),
     settings: { ...o.settings },
     skipped,
     rows: compareRows(
-      peers.map((p) => ({
+      peers.map((p, i) => ({
         id: p.v.id,
         kind: p.v.kind.name,
         workers: p.v.workers,
+        ...(p.v.twinOf ? { twinOf: p.v.twinOf } : {}),
+        ...(p.v.commit ? { commit: p.v.commit } : {}),
+        idle: idle[i] ?? null,
         samples: p.samples,
-        summary: summarize(p.samples),
+        summary: summarize(p.samples, idle[i]?.rssKiB ?? null),
       })),
       scenario.baseline,
     ),

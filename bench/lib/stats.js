@@ -13,8 +13,11 @@ export function median(values) {
   return xs.length % 2 === 1 ? xs[mid] : (xs[mid - 1] + xs[mid]) / 2;
 }
 
-/** The figures a table row shows. */
-export const METRICS = /** @type {const} */ (['rps', 'p50', 'p99', 'errors', 'cpuPer10k', 'rssKiB']);
+/**
+ * The figures a table row shows. idleRssKiB: VmRSS once the peer has settled after start, before
+ * any load; loadRssKiB: mean VmRSS during a measured run; rssKiB: peak RSS (VmHWM).
+ */
+export const METRICS = /** @type {const} */ (['rps', 'p50', 'p99', 'errors', 'cpuPer10k', 'idleRssKiB', 'loadRssKiB', 'rssKiB']);
 
 /**
  * @typedef {Record<typeof METRICS[number], number | null>} Summary
@@ -23,10 +26,12 @@ export const METRICS = /** @type {const} */ (['rps', 'p50', 'p99', 'errors', 'cp
 /**
  * Per-metric medians over the runs of one peer. Peak RSS is a high-water mark that only
  * grows over a peer's life, so the row shows its largest reading rather than a median.
+ * Idle RSS is read once per peer, before its first run.
  * @param {ReadonlyArray<import('./types.js').Sample>} samples
+ * @param {number | null} [idleRssKiB]
  * @returns {Summary}
  */
-export function summarize(samples) {
+export function summarize(samples, idleRssKiB = null) {
   const rss = samples.map((s) => s.rssKiB).filter((v) => typeof v === 'number');
   return {
     rps: median(samples.map((s) => s.rps)),
@@ -34,6 +39,8 @@ export function summarize(samples) {
     p99: median(samples.map((s) => s.p99)),
     errors: median(samples.map((s) => s.errors)),
     cpuPer10k: median(samples.map((s) => s.cpuPer10k)),
+    idleRssKiB,
+    loadRssKiB: median(samples.map((s) => s.loadRssKiB)),
     rssKiB: rss.length ? Math.max(.../** @type {number[]} */ (rss)) : null,
   };
 }
@@ -45,7 +52,8 @@ export function summarize(samples) {
  * @returns {number | null}
  */
 export function ratio(value, base) {
-  if (value === null || base === null || base === 0) return null;
+  // undefined: a figure results from an older bench did not record
+  if (value === null || value === undefined || base === null || base === undefined || base === 0) return null;
   return value / base;
 }
 
@@ -56,7 +64,7 @@ export function ratio(value, base) {
  */
 export function ratios(summary, base) {
   /** @type {Summary} */
-  const out = { rps: null, p50: null, p99: null, errors: null, cpuPer10k: null, rssKiB: null };
+  const out = { rps: null, p50: null, p99: null, errors: null, cpuPer10k: null, idleRssKiB: null, loadRssKiB: null, rssKiB: null };
   if (!base) return out;
   for (const m of METRICS) out[m] = ratio(summary[m], base[m]);
   return out;

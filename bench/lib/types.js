@@ -13,7 +13,7 @@
 /**
  * One measured run of one peer.
  * @typedef {object} Sample
- * @property {number} rps              completed requests per second
+ * @property {number | null} rps       completed requests per second (null: a scenario that measures latency only)
  * @property {number | null} p50       latency, ms
  * @property {number | null} p99       latency, ms
  * @property {number} errors           non-2xx responses + socket errors and timeouts
@@ -21,6 +21,9 @@
  * @property {number} seconds          measured wall time
  * @property {number | null} cpuPer10k proxy CPU seconds (user + system, whole process tree) per 10k requests
  * @property {number | null} rssKiB    proxy peak RSS (VmHWM summed over its processes) after this run
+ * @property {number | null} [loadRssKiB]      proxy RSS under load: mean of VmRSS (summed over its processes) read every 250 ms during the run
+ * @property {number | null} [loadRssPeakKiB]  the largest of those readings
+ * @property {number} [loadRssReadings]        how many readings there were
  * @property {number | null} upstreamCpuPer10k
  * @property {number} loadCpu          the load generator's CPU use as a fraction of one core
  * @property {Record<string, number | null>} [extra]  scenario-specific figures (success rate, kill time), kept in the results
@@ -41,9 +44,13 @@
  * @property {string} title
  * @property {number} order             position in a full run
  * @property {LoadSpec} load
+ * @property {boolean} [tls]            the peers serve HTTPS with the bench's certificate (lib/tls-certs.js), so the
+ *   load speaks TLS; peer kinds without TLS support are left out by the scenario's `peers` or `variants`
  * @property {string[]} [peers]         peer kinds it applies to (default: all installed)
  * @property {(config: PillionConfig) => PillionConfig} [pillionConfig]  adjusts Pillion's config (filters, pools)
  * @property {(ctx: MeasureContext, scenario: Scenario) => Promise<Sample>} [measure]  replaces the autocannon run
+ * @property {(url: string, seconds: number) => Promise<void>} [warm]  replaces the autocannon warm-up (a scenario with
+ *   its own `measure` is otherwise not warmed)
  * @property {(selected: ReadonlyArray<import('./run-scenario.js').ReadyVariant>) => import('./run-scenario.js').ReadyVariant[]} [variants]
  *   the rows, made from the installed and selected peers (e.g. Pillion with and without a filter); replaces `peers`
  * @property {(row: { id: string, kind: string, workers: number }, rows: ReadonlyArray<{ id: string, kind: string, workers: number }>) => string | null} [baseline]
@@ -92,6 +99,8 @@
  * A kind of peer; multi-worker kinds run once with 1 worker and once with the default count.
  * @typedef {object} PeerKind
  * @property {string} name
+ * @property {string} [family]          the kind it stands in for where a scenario names kinds (`peers`):
+ *   Pillion built from another commit (`--baseline`) is a `pillion`
  * @property {string} describe          one line on how it is set up, for the doc
  * @property {boolean} multiWorker
  * @property {(ctx: { root: string, dir: string }) => Promise<ProbeResult>} probe  is it installed and usable here

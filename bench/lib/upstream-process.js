@@ -1,5 +1,6 @@
 // Extra bench/upstream.js processes for scenarios that need their own: an endpoint added at
 // run time, or three endpoints of which one is killed. The shared upstream is run.js's.
+// `script` runs another upstream program with the same "listening PORT" line (bench/tls-upstream.js).
 import path from 'node:path';
 import { startChild } from './child.js';
 
@@ -13,18 +14,20 @@ import { startChild } from './child.js';
  */
 
 /**
- * Starts bench/upstream.js on a free port and waits for its "listening PORT" line.
+ * Starts bench/upstream.js (or `o.script`, relative to the root, with `o.args`) on a free port and
+ * waits for its "listening PORT" line.
  * @param {string} root repository root
+ * @param {{ script?: string, args?: string[] }} [o]
  * @returns {Promise<UpstreamProcess>}
  */
-export async function startUpstream(root) {
+export async function startUpstream(root, o = {}) {
   /** @type {(port: number) => void} */
   let onPort = () => {};
   /** @type {Promise<number>} */
   const port = new Promise((resolve) => {
     onPort = resolve;
   });
-  const child = startChild(process.execPath, [path.join(root, 'bench/upstream.js'), '--port', '0'], {
+  const child = startChild(process.execPath, [path.join(root, o.script ?? 'bench/upstream.js'), '--port', '0', ...(o.args ?? [])], {
     onLine: (line) => {
       const m = /^listening (\d+)$/.exec(line.trim());
       if (m) onPort(Number(m[1]));

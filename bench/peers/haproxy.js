@@ -1,13 +1,18 @@
 // HAProxy from the machine's packages, configured like Pillion: N threads, HTTP mode,
-// connections to the upstream kept alive and shared (`http-reuse always`).
+// connections to the upstream kept alive and shared (`http-reuse always`). For a TLS scenario
+// the frontend serves HTTPS with the bench's certificate.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { capture, findBinary } from '../lib/binaries.js';
 import { startChild } from '../lib/child.js';
 import { waitFor200 } from '../lib/net.js';
+import { benchCertificates } from '../lib/tls-certs.js';
 
 /**
- * @param {{ port: number, upstream: { host: string, port: number }, workers: number }} o
+ * With `tls`, the frontend serves HTTPS: `bundleFile` holds the certificate and its key (HAProxy's
+ * `crt`), TLS 1.2 and 1.3 (Pillion's default `min_version`), OpenSSL's default ciphers and curves.
+ * @param {{ port: number, upstream: { host: string, port: number }, workers: number,
+ *           tls?: { bundleFile: string } }} o
  * @returns {string}
  */
 export function haproxyConfig(o) {
@@ -25,7 +30,7 @@ defaults
   timeout http-keep-alive 60s
 
 frontend web
-  bind 127.0.0.1:${o.port}
+  bind 127.0.0.1:${o.port}${o.tls ? ` ssl crt ${o.tls.bundleFile} ssl-min-ver TLSv1.2` : ''}
   default_backend up
 
 backend up
@@ -48,11 +53,12 @@ const haproxy = {
   async start(ctx) {
     const bin = /** @type {string} */ (findBinary('haproxy'));
     const cfg = path.join(ctx.dir, 'haproxy.cfg');
-    writeFileSync(cfg, haproxyConfig(ctx));
+    const tls = ctx.scenario.tls ? benchCertificates() : undefined;
+    writeFileSync(cfg, haproxyConfig({ ...ctx, tls }));
     const child = startChild(bin, ['-db', '-f', cfg]);
-    const url = `http://127.0.0.1:${ctx.port}`;
+    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${ctx.port}`;
     try {
-      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'haproxy' });
+      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'haproxy', ca: tls?.ca });
     } catch (err) {
       await child.stop('SIGKILL');
       throw err;

@@ -1,17 +1,28 @@
 // nginx from the machine's packages, configured like Pillion: N worker processes on a
 // SO_REUSEPORT listener, upstream keep-alive, bodies streamed rather than spooled to disk.
+// For a TLS scenario the listener serves HTTPS with the bench's certificate.
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { capture, findBinary } from '../lib/binaries.js';
 import { startChild } from '../lib/child.js';
 import { waitFor200 } from '../lib/net.js';
+import { benchCertificates } from '../lib/tls-certs.js';
 
 /**
- * @param {{ dir: string, port: number, upstream: { host: string, port: number }, workers: number }} o
+ * With `tls`, the listener serves HTTPS: that certificate, TLS 1.2 and 1.3 (Pillion's default
+ * `min_version`), OpenSSL's default ciphers and curves, nginx's default session settings.
+ * @param {{ dir: string, port: number, upstream: { host: string, port: number }, workers: number,
+ *           tls?: { certFile: string, keyFile: string } }} o
  * @returns {string}
  */
 export function nginxConfig(o) {
   const d = o.dir;
+  const tls = o.tls
+    ? `
+    ssl_certificate ${o.tls.certFile};
+    ssl_certificate_key ${o.tls.keyFile};
+    ssl_protocols TLSv1.2 TLSv1.3;`
+    : '';
   return `daemon off;
 master_process on;
 worker_processes ${o.workers};
@@ -41,8 +52,8 @@ http {
   }
 
   server {
-    listen 127.0.0.1:${o.port} reuseport;
-    client_max_body_size 0;
+    listen 127.0.0.1:${o.port}${o.tls ? ' ssl' : ''} reuseport;
+    client_max_body_size 0;${tls}
 
     location / {
       proxy_pass http://up;
@@ -77,11 +88,12 @@ const nginx = {
     // Worker processes drop to an unprivileged user when the master runs as root.
     chmodSync(ctx.dir, 0o755);
     const conf = path.join(ctx.dir, 'nginx.conf');
-    writeFileSync(conf, nginxConfig(ctx));
+    const tls = ctx.scenario.tls ? benchCertificates() : undefined;
+    writeFileSync(conf, nginxConfig({ ...ctx, tls }));
     const child = startChild(bin, ['-e', path.join(ctx.dir, 'error.log'), '-p', ctx.dir, '-c', conf]);
-    const url = `http://127.0.0.1:${ctx.port}`;
+    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${ctx.port}`;
     try {
-      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'nginx' });
+      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'nginx', ca: tls?.ca });
     } catch (err) {
       await child.stop('SIGKILL');
       throw err;

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { capture } from '../lib/binaries.js';
 import { freePort, waitFor200 } from '../lib/net.js';
 import { startChild } from '../lib/child.js';
+import { benchCertificates } from '../lib/tls-certs.js';
 
 /** @param {string} root */
 const binOf = (root) => path.join(root, 'packages/workers/bin/pillion.js');
@@ -12,9 +13,11 @@ const binOf = (root) => path.join(root, 'packages/workers/bin/pillion.js');
 /**
  * The config every Pillion run gets: one HTTP listener, one route, one cluster holding the
  * shared upstream; a scenario may adjust it. `codec` is the listener's HTTP/1.1 codec when not
- * the default (uws).
+ * the default (uws). With `tls` the listener serves HTTPS with that certificate (and is then served
+ * by Node's HTTPS server whatever the codec).
  * @param {{ port: number, adminPort: number, upstream: { host: string, port: number }, workers: number,
- *           accessLogOff: boolean, codec?: string, scenario?: import('../lib/types.js').Scenario }} o
+ *           accessLogOff: boolean, codec?: string, scenario?: import('../lib/types.js').Scenario,
+ *           tls?: { certFile: string, keyFile: string } }} o
  * @returns {import('../lib/types.js').PillionConfig}
  */
 export function pillionConfig(o) {
@@ -29,6 +32,7 @@ export function pillionConfig(o) {
         address: '127.0.0.1',
         port: o.port,
         ...(o.codec ? { codec: o.codec } : {}),
+        ...(o.tls ? { tls: { certificates: [{ cert_file: o.tls.certFile, key_file: o.tls.keyFile }] } } : {}),
         routes: [{ match: { prefix: '/' }, cluster: 'up' }],
       },
     ],
@@ -56,19 +60,33 @@ async function versionOf(root) {
 }
 
 /**
+ * @typedef {object} BuiltTree Pillion checked out and built from another commit (`--baseline`)
+ * @property {string} root   the checkout
+ * @property {import('../lib/run-scenario.js').Commit} commit
+ */
+
+/**
  * Pillion with one HTTP/1.1 codec: `pillion` is the default (uWS), `pillion-strict` the
- * http1-strict codec (Node's llhttp server), so the two are measured side by side.
+ * http1-strict codec (Node's llhttp server), so the two are measured side by side. With `tree`,
+ * the same peer run from that checkout instead of this one: kind `NAME@SHORT-SHA`.
  * @param {string} name
  * @param {string | undefined} codec
+ * @param {BuiltTree} [tree]
  * @returns {import('../lib/types.js').PeerKind}
  */
-export const pillionKind = (name, codec) => ({
-  name,
-  describe: `Pillion through its CLI, \`--workers N --log-level warn\`, default pools, access log off when the config accepts it${codec ? `, \`codec: ${codec}\`` : ''}`,
+export const pillionKind = (name, codec, tree) => ({
+  name: tree ? `${name}@${tree.commit.short}` : name,
+  ...(tree ? { family: name } : {}),
+  describe:
+    (tree ? `\`${name}\` as built from \`${tree.commit.ref}\` (${tree.commit.sha}) in a temporary git worktree: ` : '') +
+    `Pillion through its CLI, \`--workers N --log-level warn\`, default pools, access log off when the config accepts it${codec ? `, \`codec: ${codec}\`` : ''}`,
   multiWorker: true,
-  async probe({ root, dir }) {
-    if (!existsSync(path.join(root, 'packages/workers/dist/cli.js'))) {
-      return { ok: false, reason: 'Pillion is not built: packages/workers/dist/cli.js is missing (pnpm build)' };
+  async probe(ctx) {
+    const root = tree?.root ?? ctx.root;
+    const { dir } = ctx;
+    const cli = 'packages/workers/dist/cli.js';
+    if (!existsSync(path.join(root, cli))) {
+      return { ok: false, reason: `Pillion is not built: ${tree ? path.join(root, cli) : cli} is missing (pnpm build)` };
     }
     const base = { port: 8080, adminPort: 9901, upstream: { host: '127.0.0.1', port: 9001 }, workers: 1 };
     const file = path.join(dir, 'probe.json');
@@ -78,20 +96,22 @@ export const pillionKind = (name, codec) => ({
     return { ok: true, version: await versionOf(root), facts: { accessLogOff: quiet.code === 0 } };
   },
   async start(ctx) {
+    const root = tree?.root ?? ctx.root;
     const adminPort = await freePort();
-    const config = pillionConfig({ ...ctx, adminPort, codec, accessLogOff: ctx.facts.accessLogOff === true });
+    const tls = ctx.scenario.tls ? benchCertificates() : undefined;
+    const config = pillionConfig({ ...ctx, adminPort, codec, accessLogOff: ctx.facts.accessLogOff === true, tls });
     const file = path.join(ctx.dir, 'pillion.json');
     writeFileSync(file, JSON.stringify(config, null, 2));
     const child = startChild(
       process.execPath,
-      [binOf(ctx.root), '--config', file, '--workers', String(ctx.workers), '--log-level', 'warn'],
-      { cwd: ctx.root },
+      [binOf(root), '--config', file, '--workers', String(ctx.workers), '--log-level', 'warn'],
+      { cwd: root },
     );
-    const url = `http://127.0.0.1:${ctx.port}`;
+    const url = `${tls ? 'https' : 'http'}://127.0.0.1:${ctx.port}`;
     const wait = { exited: child.exited, output: child.output, timeoutMs: 30_000 };
     try {
       await waitFor200(`http://127.0.0.1:${adminPort}/ready`, { ...wait, what: 'pillion /ready' });
-      await waitFor200(`${url}/`, { ...wait, what: 'pillion' });
+      await waitFor200(`${url}/`, { ...wait, what: 'pillion', ca: tls?.ca });
     } catch (err) {
       await child.stop('SIGKILL');
       throw err;
@@ -100,5 +120,21 @@ export const pillionKind = (name, codec) => ({
   },
 });
 
-export default pillionKind('pillion', undefined);
-export const pillionStrict = pillionKind('pillion-strict', 'http1-strict');
+/** The codec of each Pillion kind; these are also the kinds `--baseline` makes twins of. */
+export const PILLION_CODECS = /** @type {Readonly<Record<string, string | undefined>>} */ ({
+  pillion: undefined,
+  'pillion-strict': 'http1-strict',
+});
+
+export default pillionKind('pillion', PILLION_CODECS.pillion);
+export const pillionStrict = pillionKind('pillion-strict', PILLION_CODECS['pillion-strict']);
+
+/**
+ * Kind `name` (pillion or pillion-strict) run from a checkout of another commit.
+ * @param {string} name
+ * @param {BuiltTree} tree
+ */
+export function pillionFromTree(name, tree) {
+  if (!(name in PILLION_CODECS)) throw new Error(`no Pillion peer kind named ${name}`);
+  return pillionKind(name, PILLION_CODECS[name], tree);
+}
