@@ -6,8 +6,12 @@
  *                                                         SIGHUP (and, unless --no-watch, a change to FILE) reloads it
  *   pillion validate FILE                                 check a config; exit 1 listing every problem
  */
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, LOG_LEVELS, formatProblem, loadConfigFile, type Config } from '@pillion/core';
+import { ConfigChecker } from './supervisor/config-checker.js';
+import { TlsRegistry } from './supervisor/tls-registry.js';
 
 const USAGE = `usage:
   pillion --config FILE [--workers N] [--log-level LEVEL] [--no-watch]
@@ -50,9 +54,11 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  // Checked in a thread of its own, so the proxy's main thread never loads the schema (see ConfigChecker).
+  const checker = new ConfigChecker();
   let config: Config;
   try {
-    config = loadConfigFile(values.config);
+    config = await loadChecked(checker, values.config);
     config = applyOverrides(config, values.workers, values['log-level']);
   } catch (e) {
     if (e instanceof ConfigError) {
@@ -60,6 +66,8 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     throw e;
+  } finally {
+    await checker.close();
   }
 
   // Loaded only to run: `validate` should not pay for threads, metrics and uWS.
@@ -70,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
   const supervisor = new Supervisor({
     config,
     source: values.config,
+    checker,
     faults: process.env.PILLION_TEST_FAULTS === '1',
     // The command line's overrides hold for reloaded configs too.
     reload: { file: values.config, watch: !values['no-watch'], transform: (c) => applyOverrides(c, workers, level) },
@@ -98,9 +107,27 @@ export async function main(argv: string[]): Promise<number> {
   });
 }
 
+/** Like loadConfigFile, with the checking done by `checker`'s thread. */
+async function loadChecked(checker: ConfigChecker, file: string): Promise<Config> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError([{ path: '', message: `cannot read ${file}: ${(e as Error).message}` }], file);
+  }
+  const r = await checker.config(text);
+  if (!r.ok) throw new ConfigError(r.problems, file);
+  return r.config;
+}
+
 function validate(file: string): number {
   try {
-    loadConfigFile(file);
+    const config = loadConfigFile(file);
+    // Certificate, key and CA files: they exist, parse, and each key matches its certificate.
+    const tls = new TlsRegistry(dirname(resolve(file)));
+    const files = tls.build(config);
+    tls.close();
+    if (!files.ok) throw new ConfigError(files.problems, file);
     process.stdout.write(`${file}: ok\n`);
     return 0;
   } catch (e) {

@@ -9,8 +9,8 @@ import { ConfigError, formatPath, type ConfigProblem } from './errors.js';
 export type ValidationResult = { ok: true; config: Config } | { ok: false; problems: ConfigProblem[] };
 
 export function validateConfig(doc: unknown): ValidationResult {
-  const parsed = configSchema.safeParse(doc);
-  if (!parsed.success) return { ok: false, problems: toProblems(parsed.error.issues) };
+  const parsed = configSchema().safeParse(doc);
+  if (!parsed.success) return { ok: false, problems: toConfigProblems(parsed.error.issues) };
   return { ok: true, config: parsed.data };
 }
 
@@ -21,10 +21,14 @@ export function parseConfig(doc: unknown, source?: string): Config {
   return r.config;
 }
 
-function toProblems(issues: readonly core.$ZodIssue[]): ConfigProblem[] {
+/**
+ * Schema issues as config problems, in the words an operator reads. `prefix` goes before every issue's
+ * path, for a schema applied to one part of a larger document (an item of a request body, one field).
+ */
+export function toConfigProblems(issues: readonly core.$ZodIssue[], prefix: readonly PropertyKey[] = []): ConfigProblem[] {
   const out: ConfigProblem[] = [];
   for (const issue of issues) {
-    const path = formatPath(issue.path);
+    const path = formatPath(prefix.length ? [...prefix, ...issue.path] : issue.path);
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) out.push({ path: path ? `${path}.${key}` : key, message: 'unknown field' });
       continue;

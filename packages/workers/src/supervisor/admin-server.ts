@@ -4,6 +4,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 
+/** What `GET /metrics` reads; made on the first scrape, so a process nobody scrapes never loads prom-client. */
+export type MetricsRegistry = Pick<Registry, 'metrics' | 'contentType'>;
+
 export interface AdminHandlers {
   ready(): { ready: boolean; reason: string };
   config(): unknown;
@@ -12,9 +15,9 @@ export interface AdminHandlers {
   /** Test-only fault switch; undefined unless PILLION_TEST_FAULTS=1. */
   crashWorker?: (thread: number) => boolean;
   /** `PUT /clusters/NAME/endpoints`: replaces a cluster's endpoints. */
-  putEndpoints?: (cluster: string, body: unknown) => AdminReply;
+  putEndpoints?: (cluster: string, body: unknown) => AdminReply | Promise<AdminReply>;
   /** `POST /clusters/NAME/endpoints/ADDRESS:PORT/weight`: sets one endpoint's weight. */
-  setWeight?: (cluster: string, endpoint: string, body: unknown) => AdminReply;
+  setWeight?: (cluster: string, endpoint: string, body: unknown) => AdminReply | Promise<AdminReply>;
 }
 
 /** A JSON answer from a handler. */
@@ -33,7 +36,7 @@ export class AdminServer {
 
   constructor(
     private readonly handlers: AdminHandlers,
-    private readonly registry: Registry,
+    private readonly registry: () => Promise<MetricsRegistry>,
   ) {}
 
   listen(address: string, port: number): Promise<number> {
@@ -71,8 +74,9 @@ export class AdminServer {
         return;
       }
       case 'GET /metrics': {
-        const text = await this.registry.metrics();
-        res.writeHead(200, { 'content-type': this.registry.contentType }).end(text);
+        const registry = await this.registry();
+        const text = await registry.metrics();
+        res.writeHead(200, { 'content-type': registry.contentType }).end(text);
         return;
       }
       case 'GET /config':
@@ -93,7 +97,7 @@ export class AdminServer {
       if (req.method !== 'PUT') return send(res, 405, { error: `${url.pathname} takes PUT` });
       const body = await readJson(req);
       if (!body.ok) return send(res, 400, { error: body.error });
-      const r = this.handlers.putEndpoints(decodeURIComponent(endpoints[1]!), body.value);
+      const r = await this.handlers.putEndpoints(decodeURIComponent(endpoints[1]!), body.value);
       return send(res, r.status, r.body);
     }
     const weight = WEIGHT_PATH.exec(url.pathname);
@@ -101,7 +105,7 @@ export class AdminServer {
       if (req.method !== 'POST') return send(res, 405, { error: `${url.pathname} takes POST` });
       const body = await readJson(req);
       if (!body.ok) return send(res, 400, { error: body.error });
-      const r = this.handlers.setWeight(decodeURIComponent(weight[1]!), decodeURIComponent(weight[2]!), body.value);
+      const r = await this.handlers.setWeight(decodeURIComponent(weight[1]!), decodeURIComponent(weight[2]!), body.value);
       return send(res, r.status, r.body);
     }
     send(res, 404, { error: `no admin endpoint ${route}` });

@@ -17,23 +17,25 @@ import {
   SharedState,
   formatDuration,
   formatProblem,
-  validateConfigText,
   type Config,
   type ConfigProblem,
+  type ValidationResult,
 } from '@pillion/core';
 import { createLogger, type Logger } from '../logger.js';
 import { loadUws } from '../uws.js';
-import type { FilterCounters } from '../worker/filter-chains.js';
+import type { FilterCounters } from '../messages.js';
 import { CONTROL_CHANNEL, STATUS_CHANNEL, type ControlMessage, type RuntimeSnapshot, type ServeTask, type StatusMessage } from '../messages.js';
-import { AdminServer, type AdminReply } from './admin-server.js';
+import { AdminServer, type AdminReply, type MetricsRegistry } from './admin-server.js';
 import { clustersView } from './clusters-view.js';
 import { ConfigWatcher } from './config-watcher.js';
-import { parseEndpointList, parseWeight, splitEndpointKey } from './endpoint-api.js';
+import { ConfigChecker } from './config-checker.js';
+import { splitEndpointKey } from './endpoint-api.js';
 import { EndpointSweeper } from './endpoint-sweeper.js';
 import { WeightUpdater } from './weight-updater.js';
 import { FilterRegistry } from './filter-registry.js';
+import { TlsRegistry } from './tls-registry.js';
 import { HealthChecker } from './health-checker.js';
-import { createMetricsRegistry } from './metrics.js';
+import type { MetricsSource } from './metrics.js';
 import { reloadProblems } from './reload-check.js';
 import { SlotRegistry } from './slot-registry.js';
 
@@ -44,6 +46,8 @@ export interface SupervisorOptions {
   logger?: Logger;
   /** Enables the test-only fault switch on the admin API. */
   faults?: boolean;
+  /** Checks reloaded configs and admin API bodies off the main thread; one is made when not given. */
+  checker?: ConfigChecker;
   /**
    * Reloading: `reload()` (SIGHUP) re-reads `file`; with `watch` a change to the file does too.
    * `transform` re-applies what the command line overrides.
@@ -59,6 +63,12 @@ const SERVE_TASK = new URL('../worker/serve.js', import.meta.url).href;
 const DRAIN_GRACE_MS = 5000;
 /** How often ended ejections and drained endpoints are looked for. */
 const SWEEP_MS = 200;
+
+/** `worker_heap` as Worker resourceLimits; 0 leaves the limit to V8. */
+export function workerResourceLimits(config: Config): { maxYoungGenerationSizeMb?: number } {
+  const young = config.worker_heap.young_generation_mb;
+  return young ? { maxYoungGenerationSizeMb: young } : {};
+}
 
 export class Supervisor {
   private current: Config;
@@ -81,6 +91,8 @@ export class Supervisor {
   private readonly sweeper: EndpointSweeper;
   private readonly weights: WeightUpdater;
   private readonly filters: FilterRegistry;
+  private readonly tls: TlsRegistry;
+  private readonly checker: ConfigChecker;
   /** Each worker's latest filter counters (errors and the filters' own metrics). */
   private readonly filterCounters = new Map<number, FilterCounters>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -89,6 +101,8 @@ export class Supervisor {
   private readonly reloadOptions: SupervisorOptions['reload'];
   private watcher: ConfigWatcher | undefined;
   private readonly reloads = { success: 0, failure: 0 };
+  /** Certificate reloads after a watched TLS file changed. */
+  private readonly tlsReloads = { success: 0, failure: 0 };
   private started = false;
   adminPort = 0;
 
@@ -110,14 +124,20 @@ export class Supervisor {
     this.sweeper = new EndpointSweeper(this.state, this.slots, this.log, () => this.config.drain_timeout);
     this.weights = new WeightUpdater({ state: this.state, snapshot: () => this.snapshot, workers: this.workers });
     this.filters = new FilterRegistry(opts.source ? dirname(resolve(opts.source)) : process.cwd());
+    this.tls = new TlsRegistry(opts.source ? dirname(resolve(opts.source)) : process.cwd());
     this.reloadOptions = opts.reload;
-    const registry = createMetricsRegistry({
+    this.checker = opts.checker ?? new ConfigChecker();
+    const metricsSource: MetricsSource = {
       state: this.state,
       snapshot: () => this.snapshot,
       workersRunning: () => this.listening.size,
       reloads: () => this.reloads,
       filterCounters: () => this.filterCounters.values(),
-    });
+      tls: () => ({ expiries: this.tls.expiries, reloads: this.tlsReloads }),
+    };
+    // prom-client (and its default process metrics) loads on the first scrape, not at start.
+    let registry: Promise<MetricsRegistry> | undefined;
+    const metrics = () => (registry ??= import('./metrics.js').then((m) => m.createMetricsRegistry(metricsSource)));
     this.admin = new AdminServer(
       {
         ready: () => this.readiness(),
@@ -128,7 +148,7 @@ export class Supervisor {
         putEndpoints: (cluster, body) => this.putEndpoints(cluster, body),
         setWeight: (cluster, endpoint, body) => this.setWeight(cluster, endpoint, body),
       },
-      registry,
+      metrics,
     );
     this.status.onmessage = (ev) => this.onStatus((ev as unknown as { data: StatusMessage }).data);
   }
@@ -144,9 +164,26 @@ export class Supervisor {
    */
   async start(): Promise<void> {
     loadUws(); // fail here, before any thread starts, when only the JS fallback would load
+    await this.filters.prepare(this.config);
     const filters = this.filters.build(this.config);
     if (!filters.ok) throw new ConfigError(filters.problems);
     this.snapshot.filters = filters.specs;
+    const tls = this.tls.build(this.config);
+    if (!tls.ok) throw new ConfigError(tls.problems);
+    this.snapshot.tls = tls.material;
+    this.tls.watchChanges((file) => {
+      this.log.info({ file }, 'TLS file changed; reloading certificates');
+      const r = this.applyConfig(this.config, `TLS file ${file} changed`);
+      if (r.ok) this.tlsReloads.success++;
+      else {
+        this.tlsReloads.failure++;
+        for (const p of r.problems) this.log.error({ path: p.path || undefined, problem: p.message }, 'TLS reload refused; the running certificates were kept');
+      }
+    });
+    this.tls.startRotation(
+      () => this.config,
+      () => void this.applyConfig(this.config, 'session ticket keys rotated'),
+    );
     this.filters.watch((file) => {
       this.log.info({ file }, 'filter file changed; reloading its filters');
       const r = this.applyConfig(this.config, `filter file ${file} changed`);
@@ -165,6 +202,9 @@ export class Supervisor {
       atomics: 'disabled',
       concurrentTasksPerWorker: 1,
       maxQueue: this.workers * 2,
+      resourceLimits: workerResourceLimits(this.config),
+      // Its task-time histograms (two HdrHistograms, 0.7 MB) would time one task per thread that runs for the process's life.
+      recordTiming: false,
     });
     const allListening = new Promise<void>((resolve, reject) => {
       this.startupFailure = reject;
@@ -192,7 +232,7 @@ export class Supervisor {
     }
     this.weights.start();
     this.started = true;
-    const listeners = this.config.listeners.map((l) => `${l.protocol}://${l.address}:${l.port} (${l.name})`);
+    const listeners = this.config.listeners.map((l) => `${l.protocol === 'http' && l.tls !== undefined ? 'https' : l.protocol}://${l.address}:${l.port} (${l.name})`);
     this.log.info({ listeners, source: undefined }, 'ready');
   }
 
@@ -228,12 +268,14 @@ export class Supervisor {
   private async stopNow(): Promise<void> {
     this.health.close();
     this.filters.close();
+    this.tls.close();
     this.weights.stop();
     this.watcher?.close();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.control.close();
     this.status.close();
     await this.admin.close();
+    await this.checker.close();
     await this.pool?.destroy();
   }
 
@@ -312,9 +354,12 @@ export class Supervisor {
     if (capacity) return { ok: false, problems: [{ path: 'clusters', message: capacity }] };
     const filters = this.filters.build(next);
     if (!filters.ok) return { ok: false, problems: filters.problems };
+    const tls = this.tls.build(next);
+    if (!tls.ok) return { ok: false, problems: tls.problems };
     const prev = this.snapshot;
     const snapshot = this.slots.snapshot(next);
     snapshot.filters = filters.specs;
+    snapshot.tls = tls.material;
     this.sweeper.retire(prev, snapshot);
     this.current = next;
     this.snapshot = snapshot;
@@ -329,10 +374,10 @@ export class Supervisor {
    * Re-reads the config file (SIGHUP, file change). A file that does not validate, or that changes
    * what needs a restart, is refused as a whole: every problem is logged and the running config stays.
    */
-  reload(reason: string): ApplyResult {
+  async reload(reason: string): Promise<ApplyResult> {
     const r = this.reloadOptions;
     if (!r || this.draining) return { ok: false, problems: [{ path: '', message: this.draining ? 'draining' : 'no config file to reload' }] };
-    const result = this.reloadFrom(r.file, r.transform);
+    const result = await this.reloadFrom(r.file, r.transform);
     if (result.ok) {
       this.reloads.success++;
     } else {
@@ -343,15 +388,22 @@ export class Supervisor {
     return result;
   }
 
-  private reloadFrom(file: string, transform: ((c: Config) => Config) | undefined): ApplyResult {
+  private async reloadFrom(file: string, transform: ((c: Config) => Config) | undefined): Promise<ApplyResult> {
     let text: string;
     try {
       text = readFileSync(file, 'utf8');
     } catch (e) {
       return { ok: false, problems: [{ path: '', message: `cannot read ${file}: ${(e as Error).message}` }] };
     }
-    const v = validateConfigText(text);
+    let v: ValidationResult;
+    try {
+      v = await this.checker.config(text);
+    } catch (e) {
+      return { ok: false, problems: [{ path: '', message: (e as Error).message }] };
+    }
     if (!v.ok) return v;
+    await this.filters.prepare(v.config);
+    if (this.draining) return { ok: false, problems: [{ path: '', message: 'draining' }] };
     const next = transform ? transform(v.config) : v.config;
     const refused = reloadProblems(this.config, next, this.workers, availableParallelism());
     if (refused.length) return { ok: false, problems: refused };
@@ -363,11 +415,14 @@ export class Supervisor {
   }
 
   /** `PUT /clusters/NAME/endpoints` */
-  private putEndpoints(name: string, body: unknown): AdminReply {
+  private async putEndpoints(name: string, body: unknown): Promise<AdminReply> {
+    if (this.draining) return { status: 503, body: { error: 'draining' } };
+    if (!this.config.clusters.some((c) => c.name === name)) return { status: 404, body: { error: `no cluster "${name}"` } };
+    const parsed = await this.checker.endpoints(body);
+    // The config may have changed while the body was checked: look the cluster up again.
     if (this.draining) return { status: 503, body: { error: 'draining' } };
     const index = this.config.clusters.findIndex((c) => c.name === name);
     if (index < 0) return { status: 404, body: { error: `no cluster "${name}"` } };
-    const parsed = parseEndpointList(body);
     if (!parsed.ok) return { status: 400, body: { error: 'invalid endpoints', problems: parsed.problems } };
     const total = this.config.clusters.reduce((n, c, i) => n + (i === index ? parsed.value.length : c.endpoints.length), 0);
     const max = this.config.capacity.max_endpoints;
@@ -381,22 +436,34 @@ export class Supervisor {
   }
 
   /** `POST /clusters/NAME/endpoints/ADDRESS:PORT/weight` */
-  private setWeight(name: string, endpoint: string, body: unknown): AdminReply {
-    if (this.draining) return { status: 503, body: { error: 'draining' } };
-    const index = this.config.clusters.findIndex((c) => c.name === name);
-    if (index < 0) return { status: 404, body: { error: `no cluster "${name}"` } };
-    const at = splitEndpointKey(endpoint);
-    const cluster = this.config.clusters[index]!;
-    const j = at ? cluster.endpoints.findIndex((e) => e.address === at.address && e.port === at.port) : -1;
-    if (j < 0) return { status: 404, body: { error: `cluster "${name}" has no endpoint ${endpoint}` } };
-    const parsed = parseWeight(body);
+  private async setWeight(name: string, endpoint: string, body: unknown): Promise<AdminReply> {
+    const known = this.findEndpoint(name, endpoint);
+    if ('status' in known) return known;
+    const parsed = await this.checker.weight(body);
+    // The config may have changed while the body was checked: look the endpoint up again.
+    const found = this.findEndpoint(name, endpoint);
+    if ('status' in found) return found;
     if (!parsed.ok) return { status: 400, body: { error: 'invalid weight', problems: parsed.problems } };
+    const { index, j } = found;
+    const cluster = this.config.clusters[index]!;
     const endpoints = cluster.endpoints.map((e, k) => (k === j ? { ...e, weight: parsed.value } : e));
     const clusters = this.config.clusters.map((c, i) => (i === index ? { ...c, endpoints } : c));
     const r = this.applyConfig({ ...this.config, clusters }, `POST /clusters/${name}/endpoints/${endpoint}/weight`);
     if (!r.ok) return { status: 409, body: { error: 'cannot apply', problems: r.problems } };
     return { status: 200, body: { cluster: name, endpoint: cluster.endpoints[j]!.address + ':' + cluster.endpoints[j]!.port, weight: parsed.value, generation: r.generation } };
   }
+
+  /** Where an endpoint is in the running config, or the reply saying it is not there (or that the process drains). */
+  private findEndpoint(name: string, endpoint: string): { index: number; j: number } | AdminReply {
+    if (this.draining) return { status: 503, body: { error: 'draining' } };
+    const index = this.config.clusters.findIndex((c) => c.name === name);
+    if (index < 0) return { status: 404, body: { error: `no cluster "${name}"` } };
+    const at = splitEndpointKey(endpoint);
+    const j = at ? this.config.clusters[index]!.endpoints.findIndex((e) => e.address === at.address && e.port === at.port) : -1;
+    if (j < 0) return { status: 404, body: { error: `cluster "${name}" has no endpoint ${endpoint}` } };
+    return { index, j };
+  }
+
 
   private post(msg: ControlMessage): void {
     this.control.postMessage(msg);

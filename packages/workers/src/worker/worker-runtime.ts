@@ -3,19 +3,20 @@
  * the handling of control messages from the supervisor (new config, drain, the test fault switch).
  */
 import { BroadcastChannel } from 'node:worker_threads';
-import { SharedState, type Config, type StatsWriter } from '@pillion/core';
+import { SharedState, httpCodecOf, type Config, type StatsWriter } from '@pillion/core';
 import { createAccessLogger, createLogger, type Logger } from '../logger.js';
 import { CONTROL_CHANNEL, STATUS_CHANNEL, type ControlMessage, type RuntimeSnapshot, type ServeTask, type StatusMessage } from '../messages.js';
-import { loadUws, type Uws } from '../uws.js';
+import { loadUws } from '../uws.js';
 import type { EndpointPool } from '../upstream/endpoint-pool.js';
 import { ClusterRuntime } from './cluster-runtime.js';
 import type { HttpListener } from './http-listener.js';
-import { StrictHttpListener } from './strict-listener.js';
 import { UwsHttpListener } from './uws-listener.js';
 import { WorkerFilters } from './filter-chains.js';
+import { IdleCollector } from './idle-collector.js';
+import { WorkerTls } from './worker-tls.js';
+import type { L4Listeners } from '../l4/l4-listeners.js';
 
 const FILTER_REPORT_MS = 1000;
-import { L4Listeners } from '../l4/l4-listeners.js';
 
 /** How often a retired pool with queued requests is looked at again. */
 const RETIRE_CHECK_MS = 50;
@@ -25,21 +26,29 @@ export class WorkerRuntime {
   readonly state: SharedState;
   readonly stats: StatsWriter;
   readonly log: Logger;
-  readonly accessLog: Logger;
+  private accessLogger: Logger | null = null;
   config: Config;
   private snapshot: RuntimeSnapshot;
-  private readonly uws: Uws;
   private readonly clusters = new Map<string, ClusterRuntime>();
   private readonly listeners: HttpListener[] = [];
-  /** tcp and udp listeners */
-  private readonly l4 = new L4Listeners(this);
+  /**
+   * tcp and udp listeners. Like the http1-strict codec (node:http) and uWS, the layer-4 code is loaded
+   * only by a worker whose config has such a listener; the set of listeners is fixed at start.
+   */
+  private l4: L4Listeners | null = null;
   private readonly control = new BroadcastChannel(CONTROL_CHANNEL);
   private readonly status = new BroadcastChannel(STATUS_CHANNEL);
   private readonly faults: boolean;
   private finished!: () => void;
   private draining = false;
   private readonly filters: WorkerFilters;
+  /** Secure contexts of TLS listeners and clusters, kept in step with the snapshots. */
+  readonly tls = new WorkerTls();
   private filterReportTimer: NodeJS.Timeout | null = null;
+  private readonly idleCollector = new IdleCollector(
+    () => this.activity(),
+    () => this.idleTimeout(),
+  );
 
   constructor(task: ServeTask) {
     this.thread = task.thread;
@@ -49,10 +58,15 @@ export class WorkerRuntime {
     this.config = task.snapshot.config;
     this.faults = task.faults;
     this.log = createLogger(this.config.log.level, { name: 'pillion', worker: task.thread });
-    this.accessLog = createAccessLogger();
-    this.uws = loadUws();
     this.filters = new WorkerFilters(task.filterBuckets, this.log);
+    this.tls.update(task.snapshot);
     this.buildClusters(task.snapshot);
+  }
+
+  /** The access logger, made when a listener first logs (access_log.enabled), not before. */
+  get accessLog(): Logger {
+    this.accessLogger ??= createAccessLogger();
+    return this.accessLogger;
   }
 
   cluster(name: string): ClusterRuntime | undefined {
@@ -65,21 +79,27 @@ export class WorkerRuntime {
     this.control.onmessage = (ev) => this.onControl((ev as unknown as { data: ControlMessage }).data);
     process.on('uncaughtException', (err) => this.crash(err));
     try {
+      const strict = this.config.listeners.some((l) => l.protocol === 'http' && httpCodecOf(l) === 'http1-strict') ? await import('./strict-listener.js') : null;
       for (const l of this.config.listeners) {
         if (l.protocol !== 'http') continue;
         const slot = this.snapshot.listenerSlots[l.name]!;
-        const listener: HttpListener = l.codec === 'http1-strict' ? new StrictHttpListener(l, slot, this) : new UwsHttpListener(this.uws, l, slot, this);
+        const listener: HttpListener = httpCodecOf(l) === 'http1-strict' ? new strict!.StrictHttpListener(l, slot, this) : new UwsHttpListener(loadUws(), l, slot, this);
         listener.filterChain = this.filters.chainFor(l.name, this.snapshot.filters?.[l.name], null);
         this.listeners.push(listener);
         await listener.listen();
       }
-      await this.l4.listen(this.snapshot.listenerSlots);
+      if (this.config.listeners.some((l) => l.protocol !== 'http')) {
+        const { L4Listeners } = await import('../l4/l4-listeners.js');
+        this.l4 = new L4Listeners(this);
+        await this.l4.listen(this.snapshot.listenerSlots);
+      }
     } catch (e) {
       this.post({ type: 'listen-failed', thread: this.thread, error: (e as Error).message });
       this.closeAll();
       throw e;
     }
     this.post({ type: 'listening', thread: this.thread, generation: this.snapshot.generation });
+    this.idleCollector.start();
     if (this.snapshot.filters && Object.keys(this.snapshot.filters).length) this.startFilterReports();
     await done;
   }
@@ -112,6 +132,7 @@ export class WorkerRuntime {
       this.snapshot = snapshot;
       this.config = snapshot.config;
       this.log.level = snapshot.config.log.level;
+      this.tls.update(snapshot);
       this.buildClusters(snapshot);
       for (const listener of this.listeners) {
         const next = snapshot.config.listeners.find((l) => l.name === listener.config.name);
@@ -138,7 +159,8 @@ export class WorkerRuntime {
   private buildClusters(snapshot: RuntimeSnapshot): void {
     const maxHead = Math.max(...snapshot.config.listeners.map((l) => (l.protocol === 'http' ? l.limits.max_response_headers_bytes : 0)), 1024);
     const next = new Map<string, ClusterRuntime>();
-    for (const c of snapshot.clusters) next.set(c.name, new ClusterRuntime(c, this.state, this.stats, maxHead, this.clusters.get(c.name)));
+    const tls = (name: string) => this.tls.cluster(name);
+    for (const c of snapshot.clusters) next.set(c.name, new ClusterRuntime(c, this.state, this.stats, maxHead, this.clusters.get(c.name), { tls }));
     for (const [name, old] of this.clusters) for (const pool of old.retiredPools(next.get(name))) this.retire(pool);
     this.clusters.clear();
     for (const [k, v] of next) this.clusters.set(k, v);
@@ -181,17 +203,35 @@ export class WorkerRuntime {
     if (this.draining) return;
     this.draining = true;
     for (const l of this.listeners) l.stopAccepting();
-    this.l4.stopAccepting();
-    const left = await Promise.all([...this.listeners.map((l) => l.idle(timeoutMs)), this.l4.idle(timeoutMs)]);
+    this.l4?.stopAccepting();
+    const left = await Promise.all([...this.listeners.map((l) => l.idle(timeoutMs)), this.l4?.idle(timeoutMs) ?? 0]);
     const open = left.reduce((a, b) => a + b, 0);
     if (open) this.log.warn({ open }, 'drain timeout reached; closing requests still in flight');
     this.closeAll();
     this.finished();
   }
 
+  /** This worker's traffic so far: requests and connections accepted, datagrams received. */
+  private activity(): number {
+    let n = 0;
+    for (const slot of Object.values(this.snapshot.listenerSlots)) {
+      n += this.state.threadListenerStat(this.thread, slot, 'downstream_cx_total') + this.state.threadListenerStat(this.thread, slot, 'udp_datagrams_in');
+    }
+    return n;
+  }
+
+  /** The longest a busy spell's leftovers stay open: upstream pool connections, UDP sessions. */
+  private idleTimeout(): number {
+    let ms = 0;
+    for (const c of this.config.clusters) ms = Math.max(ms, c.pool.idle_timeout);
+    for (const l of this.config.listeners) if (l.protocol === 'udp') ms = Math.max(ms, l.session_timeout);
+    return ms;
+  }
+
   private closeAll(): void {
+    this.idleCollector.stop();
     for (const l of this.listeners) l.close(this.log);
-    this.l4.close(this.log);
+    this.l4?.close(this.log);
     for (const c of this.clusters.values()) for (const e of c.endpoints) e.pool.close();
     if (this.filterReportTimer) {
       clearInterval(this.filterReportTimer);
@@ -200,7 +240,7 @@ export class WorkerRuntime {
     }
     this.control.close();
     this.status.close();
-    this.accessLog.flush();
+    this.accessLogger?.flush();
   }
 
   /**
