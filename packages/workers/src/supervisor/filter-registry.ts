@@ -7,13 +7,17 @@
  * hands workers the very same Module, so they keep their instances; a changed file or config makes
  * them swap (requests in flight finish on the old instance). Watching the files turns a rebuilt
  * `.wasm` into a reload of that filter, without dropping connections.
+ *
+ * The WASM host (and the AssemblyScript loader it uses) is loaded by prepare(), only for a config
+ * that has filters: a supervisor without any never loads it.
  */
 import { existsSync, readFileSync, readdirSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Config, ConfigProblem } from '@pillion/core';
 import type { FilterSpec } from '../messages.js';
-import { AtomicBuckets, DEFAULT_MAX_MEMORY, FilterError, WasmFilter } from '../wasm/index.js';
+import { AtomicBuckets } from '../wasm/shared-buckets.js';
+import type * as WasmHost from '../wasm/index.js';
 
 /** Token buckets each filter may use (ids 0-15 in the ABI). */
 const BUCKETS_PER_FILTER = 16;
@@ -37,17 +41,30 @@ export class FilterRegistry {
   private readonly watchers = new Map<string, FSWatcher>();
   private onChange: ((file: string) => void) | null = null;
   private debounce: NodeJS.Timeout | null = null;
+  private host: typeof WasmHost | null = null;
 
   /** `configDir`: where relative `wasm:` paths start (the config file's folder). */
   constructor(private readonly configDir: string) {}
 
-  /** Compiles (or reuses) and checks every filter of `config`. */
+  /** Loads the WASM host if `config` has filters; build() of such a config needs it. */
+  async prepare(config: Config): Promise<void> {
+    if (this.host || !config.listeners.some((l) => l.protocol === 'http' && l.filters.length > 0)) return;
+    this.host = await import('../wasm/index.js');
+  }
+
+  /** Compiles (or reuses) and checks every filter of `config` (prepared with prepare()). */
   build(config: Config): FilterBuild {
     const problems: ConfigProblem[] = [];
+    const host = this.host;
     const specs: Record<string, FilterSpec[]> = {};
     const buckets = new AtomicBuckets(this.bucketsBuffer);
     config.listeners.forEach((l, i) => {
       if (l.protocol !== 'http' || l.filters.length === 0) return;
+      if (!host) {
+        problems.push({ path: `listeners[${i}].filters`, message: 'the WASM host is not loaded (FilterRegistry.prepare was not called)' });
+        return;
+      }
+      const { DEFAULT_MAX_MEMORY, FilterError, WasmFilter } = host;
       const names = new Set<string>();
       const list: FilterSpec[] = [];
       l.filters.forEach((f, j) => {
