@@ -25,13 +25,8 @@ import { PEER_KINDS, peerSelected, peerVariants } from '../bench/peers/index.js'
 import { nginxConfig } from '../bench/peers/nginx.js';
 import pillion, { pillionConfig, pillionFromTree } from '../bench/peers/pillion.js';
 import { checkScenario, loadScenarios } from '../bench/scenarios/index.js';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
-import https from 'node:https';
-import { findBinary } from '../bench/lib/binaries.js';
-import { getStatus } from '../bench/lib/net.js';
 import { TLS_METHOD, describeLoad } from '../bench/lib/report-markdown.js';
 import { renderTlsSummary } from '../bench/lib/readme-summary.js';
-import { benchCertificates, makeCertificates, removeBenchCertificates } from '../bench/lib/tls-certs.js';
 import { completeResponse } from '../bench/lib/tls-load.js';
 import { clientBoundLine, goalLine, negotiatedLine, tlsVariants } from '../bench/scenarios/_tls.js';
 import { clusterMetric, firstRequestConfig, swapDone } from '../bench/scenarios/tls-upstream-first-request.js';
@@ -665,38 +660,5 @@ describe('TLS scenarios', () => {
     }).finally(() => rmSync(tmp, { recursive: true, force: true }));
     expect(calls).toEqual(['warm https://127.0.0.1:1 2', 'measure', 'measure', 'stop']);
     expect(res.tls).toBe(true);
-  });
-
-  it.skipIf(!findBinary('openssl'))('makes an ECDSA P-256 certificate for 127.0.0.1 from a CA, and HTTPS readiness checks it', async () => {
-    const cert = benchCertificates();
-    expect(benchCertificates()).toBe(cert);
-    const x = new X509Certificate(readFileSync(cert.certFile));
-    const ca = new X509Certificate(cert.ca);
-    expect(x.publicKey.asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
-    expect(cert.keyType).toBe('ec prime256v1');
-    expect(x.checkIP('127.0.0.1')).toBe('127.0.0.1');
-    expect(x.checkIssued(ca) && x.verify(ca.publicKey)).toBe(true);
-    expect(x.ca).toBe(false);
-    expect(x.fingerprint256).toBe(cert.fingerprint);
-    expect(createPrivateKey(readFileSync(cert.keyFile)).asymmetricKeyDetails?.namedCurve).toBe('prime256v1');
-    const bundle = readFileSync(cert.bundleFile, 'utf8');
-    expect(bundle).toMatch(/^-----BEGIN CERTIFICATE-----[\s\S]+-----BEGIN (EC )?PRIVATE KEY-----/);
-
-    const otherDir = mkdtempSync(path.join(os.tmpdir(), 'bench-tls-other-'));
-    const server = https.createServer({ cert: readFileSync(cert.certFile), key: readFileSync(cert.keyFile) }, (_req, res) => res.end('ok'));
-    try {
-      const other = makeCertificates(otherDir, findBinary('openssl')!);
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const url = `https://127.0.0.1:${(server.address() as { port: number }).port}/`;
-      expect(await getStatus(url, { ca: cert.ca })).toBe(200);
-      expect(await getStatus(url)).toBe(200);
-      expect(await getStatus(url, { ca: other.ca })).toBeNull();
-    } finally {
-      server.closeAllConnections();
-      server.close();
-      rmSync(otherDir, { recursive: true, force: true });
-      removeBenchCertificates();
-    }
-    expect(existsSync(cert.dir)).toBe(false);
   });
 });
