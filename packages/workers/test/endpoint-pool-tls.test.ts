@@ -19,6 +19,7 @@ import { ClusterTls } from '../src/worker/worker-tls.js';
 import { createPki, type Pem, type TestPki } from '../../../test/helpers/certs.js';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { FakeClock } from './fake-clock.js';
+import { poolOptions } from './pool-fixtures.js';
 import { seeded } from './lb-fixtures.js';
 
 const API = 'spiffe://cluster.local/ns/default/sa/api';
@@ -100,27 +101,7 @@ function clusterTls(config: Partial<ClusterTlsConfig>, material: { ca?: string; 
 function pool(port: number, tls: ClusterTls | (() => ClusterTls | undefined), o: Partial<EndpointPoolOptions & PoolLimits> = {}, clock = new FakeClock()) {
   const state = SharedState.create({ maxClusters: 1, maxEndpoints: 1, maxListeners: 1, maxThreads: 1 });
   const p = new EndpointPool(
-    {
-      host: '127.0.0.1',
-      port,
-      endpointSlot: 0,
-      clusterSlot: 0,
-      maxConnections: 16,
-      connectTimeoutMs: 5000,
-      idleTimeoutMs: 60_000,
-      maxRequestsPerConnection: 0,
-      maxResponseHeadBytes: 65536,
-      warmup: null,
-      preconnectRatio: 1,
-      minIdle: 0,
-      maxConnectionAgeMs: 0,
-      clusterMaxConnections: Infinity,
-      clusterMaxPending: Infinity,
-      endpointMaxConnections: Infinity,
-      endpointMaxPending: Infinity,
-      tls: typeof tls === 'function' ? tls : () => tls,
-      ...o,
-    },
+    poolOptions(port, { connectTimeoutMs: 5000, tls: typeof tls === 'function' ? tls : () => tls, ...o }),
     state,
     state.statsWriter(0),
     { clock, random: seeded(3) },

@@ -16,6 +16,7 @@ import type { UpstreamExchange, UpstreamStream } from '../src/upstream/upstream-
 import type { WarmupCheck } from '../src/upstream/warmup-probe.js';
 import { waitFor } from '../../../test/helpers/wait-for.js';
 import { FakeClock } from './fake-clock.js';
+import { poolOptions } from './pool-fixtures.js';
 import { blackhole } from './l4-fixtures.js';
 import { seeded } from './lb-fixtures.js';
 
@@ -86,26 +87,7 @@ async function upstream(hold = false): Promise<Upstream> {
 function pool(port: number, o: Partial<EndpointPoolOptions & PoolLimits> = {}, sources: EndpointPoolSources = {}) {
   const state = SharedState.create({ maxClusters: 1, maxEndpoints: 1, maxListeners: 1, maxThreads: 1 });
   const p = new EndpointPool(
-    {
-      host: '127.0.0.1',
-      port,
-      endpointSlot: 0,
-      clusterSlot: 0,
-      maxConnections: 16,
-      connectTimeoutMs: 1000,
-      idleTimeoutMs: 60_000,
-      maxRequestsPerConnection: 0,
-      maxResponseHeadBytes: 65536,
-      warmup: null,
-      preconnectRatio: 1,
-      minIdle: 0,
-      maxConnectionAgeMs: 0,
-      clusterMaxConnections: Infinity,
-      clusterMaxPending: Infinity,
-      endpointMaxConnections: Infinity,
-      endpointMaxPending: Infinity,
-      ...o,
-    },
+    poolOptions(port, o),
     state,
     state.statsWriter(0),
     { clock: new FakeClock(), random: seeded(1), ...sources },
