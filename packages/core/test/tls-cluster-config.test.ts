@@ -45,7 +45,7 @@ describe('cluster tls', () => {
     expect(problems(doc(http, { cert_file: 'web.pem' }))).toEqual([{ path: 'clusters[0].tls', message: 'set both cert_file and key_file, or neither' }]);
     expect(problems(doc(http, { min_version: 'TLSv1.1' })).map((p) => p.path)).toEqual(['clusters[0].tls.min_version']);
     expect(problems(doc(http, { alpn: ['h2'] }))).toEqual([
-      { path: 'clusters[0].tls.alpn', message: 'upstream connections speak HTTP/1.1 or raw TCP: only http/1.1 may be offered' },
+      { path: 'clusters[0].tls.alpn', message: "only http/1.1 may be listed here: for HTTP/2 set the cluster's protocol (h2, or auto to let ALPN decide)" },
     ]);
   });
 

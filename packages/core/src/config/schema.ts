@@ -32,19 +32,29 @@ export const LIMIT_DEFAULTS = {
 } as const;
 
 /**
- * How an HTTP listener reads HTTP/1.1: `uws` (uWebSockets.js, the fastest; no pipelining, some
- * malformed requests get no reply) or `http1-strict` (Node's llhttp: pipelining answered in order,
- * every malformed request answered 400 and closed, a head-read timeout).
+ * How a plaintext HTTP listener reads requests: `uws` (uWebSockets.js, HTTP/1.1, the fastest; no
+ * pipelining, some malformed requests get no reply), `http1-strict` (Node's llhttp: pipelining
+ * answered in order, every malformed request answered 400 and closed, a head-read timeout) or `h2c`
+ * (HTTP/2 with prior knowledge, Node's http2; a cleartext HTTP/2 server cannot also serve HTTP/1.1 on
+ * its port). A listener with `tls` serves what ALPN agrees on (`tls.alpn`): h2 through Node's http2,
+ * HTTP/1.1 through http1-strict.
  */
-export const HTTP_CODECS = ['uws', 'http1-strict'] as const;
+export const HTTP_CODECS = ['uws', 'http1-strict', 'h2c'] as const;
 export type HttpCodec = (typeof HTTP_CODECS)[number];
+
+/** How HTTP traffic reaches a cluster's endpoints: HTTP/1.1, HTTP/2 over TLS, HTTP/2 cleartext, or h2/HTTP/1.1 by ALPN. */
+export const UPSTREAM_PROTOCOLS = ['http1', 'h2', 'h2c', 'auto'] as const;
+export type UpstreamProtocol = (typeof UPSTREAM_PROTOCOLS)[number];
+
+/** gRPC status names `retry.on` accepts (as in Envoy's retry_on for gRPC). */
+export const GRPC_RETRY_ON = ['cancelled', 'deadline-exceeded', 'resource-exhausted', 'unavailable', 'internal'] as const;
 
 /** The codec that serves an HTTP listener: the configured one, else uws, or http1-strict (Node's TLS server) with tls. */
 export function httpCodecOf(l: { codec?: HttpCodec | undefined; tls?: unknown }): HttpCodec {
   return l.codec ?? (l.tls !== undefined ? 'http1-strict' : 'uws');
 }
 
-export const RETRY_ON = ['connect-failure', 'reset', 'gateway-error', '5xx', 'retriable-4xx'] as const;
+export const RETRY_ON = ['connect-failure', 'reset', 'gateway-error', '5xx', 'retriable-4xx', ...GRPC_RETRY_ON] as const;
 
 export const LB_POLICIES = ['round-robin', 'random', 'least-request', 'ring-hash', 'maglev'] as const;
 
@@ -192,10 +202,9 @@ function buildSchemas(z: typeof Zod) {
     })
     .prefault({});
 
-  const retryOn = z.union(
-    [oneOf(RETRY_ON), z.string().regex(/^[45][0-9][0-9]$/), int(400, 599).transform(String)],
-    { error: `must be one of ${RETRY_ON.join(', ')} or a status code 400-599` },
-  );
+  const retryOnError = `must be one of ${RETRY_ON.join(', ')} or a status code 400-599`;
+  // The regex carries the message too: a bad name is a string, and zod reports the string branch's issue.
+  const retryOn = z.union([oneOf(RETRY_ON), z.string().regex(/^[45][0-9][0-9]$/, retryOnError), int(400, 599).transform(String)], { error: retryOnError });
 
   const retry = z.strictObject({
     /** Retries after the first try (Envoy's num_retries). */
@@ -290,7 +299,8 @@ function buildSchemas(z: typeof Zod) {
 
   const httpListenerTls = z.strictObject({
     ...listenerTlsBase,
-    alpn: z.array(oneOf(['h2', 'http/1.1'])).min(1).default(['http/1.1']),
+    /** Offered by ALPN, in order of preference: h2 goes to the HTTP/2 codec, http/1.1 (and clients without ALPN) to http1-strict. */
+    alpn: z.array(oneOf(['h2', 'http/1.1'])).min(1).default(['h2', 'http/1.1']),
     forward_client_cert: oneOf(FORWARD_CLIENT_CERT_MODES).default('sanitize'),
   });
 
@@ -323,10 +333,27 @@ function buildSchemas(z: typeof Zod) {
     })
     .superRefine((t, ctx) => {
       if ((t.cert_file === undefined) !== (t.key_file === undefined)) ctx.addIssue({ code: 'custom', message: 'set both cert_file and key_file, or neither' });
-      if (t.alpn.some((p) => p !== 'http/1.1')) ctx.addIssue({ code: 'custom', path: ['alpn'], message: 'upstream connections speak HTTP/1.1 or raw TCP: only http/1.1 may be offered' });
+      if (t.alpn.some((p) => p !== 'http/1.1')) ctx.addIssue({ code: 'custom', path: ['alpn'], message: 'only http/1.1 may be listed here: for HTTP/2 set the cluster\'s protocol (h2, or auto to let ALPN decide)' });
     });
 
   // ---------------------------------------------------------------- listeners
+
+  const listenerHttp2 = z
+    .strictObject({
+      /** Streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+      max_concurrent_streams: int(1, 10_000).default(100),
+      /** Flow-control window of each stream (SETTINGS_INITIAL_WINDOW_SIZE): what a client may send before the proxy reads. */
+      initial_window_size: int(65_535, 2 ** 31 - 1).default(256 * 1024),
+      /** Largest request header block (SETTINGS_MAX_HEADER_LIST_SIZE); unset: limits.max_request_headers_bytes. */
+      max_header_list_size: int(1024, 1024 * 1024).optional(),
+      /** A PING this often on a connection; one not answered within the interval closes it. Unset: no pings. */
+      keepalive_interval: duration().optional(),
+      /** A connection with no stream open this long is closed with GOAWAY; unset: timeouts.idle. */
+      idle_timeout: duration().optional(),
+      /** Streams a client may reset before they were answered, per connection and ten seconds, before it is closed (CVE-2023-44487). */
+      max_resets_per_10s: int(1, 1_000_000).default(400),
+    })
+    .prefault({});
 
   const listenerBase = {
     name,
@@ -345,11 +372,9 @@ function buildSchemas(z: typeof Zod) {
     routes: z.array(route).min(1, 'must have at least one route'),
     limits: listenerLimits,
     timeouts: listenerTimeouts,
-    tls: httpListenerTls
-      .superRefine((t, ctx) => {
-        if (t.alpn.includes('h2')) ctx.addIssue({ code: 'custom', path: ['alpn'], message: 'h2 cannot be offered: HTTP/2 is not served by this version' });
-      })
-      .optional(),
+    tls: httpListenerTls.optional(),
+    /** HTTP/2 settings (codec h2c, and TLS listeners that offer h2). */
+    http2: listenerHttp2,
   });
 
   const tcpListener = z.strictObject({
@@ -418,6 +443,8 @@ function buildSchemas(z: typeof Zod) {
     .strictObject({
       http: z.strictObject({ path: z.string().startsWith('/').default('/health'), host: z.string().optional(), expected_statuses: z.array(expectedStatus).default(['200-299']) }).optional(),
       tcp: z.strictObject({}).optional(),
+      /** grpc.health.v1.Health/Check over HTTP/2 (h2c, or h2 for a cluster with tls); healthy when SERVING. */
+      grpc: z.strictObject({ service: z.string().default(''), authority: z.string().optional() }).optional(),
       interval: duration('5s'),
       timeout: duration('1s'),
       jitter: duration('0ms'),
@@ -425,7 +452,7 @@ function buildSchemas(z: typeof Zod) {
       unhealthy_threshold: int(1, 100).default(3),
     })
     .superRefine((h, ctx) => {
-      if ((h.http === undefined) === (h.tcp === undefined)) ctx.addIssue({ code: 'custom', message: 'set exactly one of http, tcp' });
+      if ([h.http, h.tcp, h.grpc].filter((k) => k !== undefined).length !== 1) ctx.addIssue({ code: 'custom', message: 'set exactly one of http, tcp, grpc' });
     });
 
   const outlierDetection = z.strictObject({
@@ -477,6 +504,18 @@ function buildSchemas(z: typeof Zod) {
     })
     .prefault({});
 
+  const clusterHttp2 = z
+    .strictObject({
+      /** Streams opened at once on one session (the endpoint's own SETTINGS may lower it). */
+      max_concurrent_streams: int(1, 10_000).default(100),
+      /** Sessions each worker keeps to each endpoint at most; a new one opens when the others are full. */
+      sessions_per_endpoint: int(1, 1000).default(1),
+      /** A PING this often on an idle or busy session; one not answered within keepalive_timeout closes it. Unset: no pings. */
+      keepalive_interval: duration().optional(),
+      keepalive_timeout: duration('20s'),
+    })
+    .prefault({});
+
   const slowStart = z.strictObject({
     window: duration('30s'),
     aggression: z.number().positive().max(100).default(1),
@@ -507,6 +546,10 @@ function buildSchemas(z: typeof Zod) {
     slow_start: slowStart.optional(),
     /** TLS to the endpoints (HTTP and TCP clusters, and their health checks). */
     tls: clusterTls.optional(),
+    /** How HTTP listeners reach the endpoints (TCP and UDP listeners ignore it): http1, h2 (TLS), h2c (cleartext), auto (ALPN over TLS). */
+    protocol: oneOf(UPSTREAM_PROTOCOLS).default('http1'),
+    /** HTTP/2 sessions to each endpoint (protocol h2, h2c, auto). */
+    http2: clusterHttp2,
   });
 
   // ---------------------------------------------------------------- top level
@@ -589,6 +632,16 @@ function crossCheck(c: LooseDoc, ctx: Zod.RefinementCtx): void {
   const listeners = list(c.listeners);
   const clusterNames = new Map<string, number>();
   clusters.forEach((cl, i) => {
+    if ((cl.protocol === 'h2' || cl.protocol === 'auto') && cl.tls === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['clusters', i, 'protocol'], message: `${cl.protocol} is HTTP/2 over TLS and needs tls: set tls, or use h2c for cleartext HTTP/2` });
+    }
+    if (cl.protocol === 'h2c' && cl.tls !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['clusters', i, 'protocol'], message: 'h2c is cleartext HTTP/2: with tls use h2 (or auto)' });
+    }
+    const hc = cl.health_check && typeof cl.health_check === 'object' ? (cl.health_check as Loose) : null;
+    if (hc !== null && hc.grpc !== undefined && (cl.protocol === undefined || cl.protocol === 'http1')) {
+      ctx.addIssue({ code: 'custom', path: ['clusters', i, 'health_check', 'grpc'], message: 'a gRPC health check speaks HTTP/2: set the cluster\'s protocol to h2c, h2 or auto' });
+    }
     const n = String(cl.name);
     if (clusterNames.has(n)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'name'], message: `duplicate cluster name "${n}" (also clusters[${clusterNames.get(n)}])` });
     else clusterNames.set(n, i);
@@ -621,6 +674,9 @@ function crossCheck(c: LooseDoc, ctx: Zod.RefinementCtx): void {
           path: ['listeners', i, 'codec'],
           message: 'uws cannot serve TLS here (this uWebSockets.js build has no client certificates, ALPN or minimum version): leave codec unset or use http1-strict',
         });
+      }
+      if (l.codec === 'h2c' && l.tls !== undefined) {
+        ctx.addIssue({ code: 'custom', path: ['listeners', i, 'codec'], message: 'h2c is HTTP/2 without TLS: on a TLS listener ALPN decides (tls.alpn: [h2, http/1.1]), so leave codec unset' });
       }
       list(l.routes).forEach((r, j) => {
         known(r.cluster, ['listeners', i, 'routes', j, 'cluster']);

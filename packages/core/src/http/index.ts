@@ -29,3 +29,4 @@ export { HOP_BY_HOP_HEADERS, isHopByHop, stripHopByHop } from './hop-by-hop.js';
 export { CRLF, LAST_CHUNK, chunkHeader, serializeRequestHead } from './request-head.js';
 export type { BodyFraming } from './request-head.js';
 export { canonicalReason, isBodylessStatus } from './response-head.js';
+export { GrpcStatus, encodeGrpcMessage, grpcStatusName, grpcStatusOfLocalReply, isGrpcContentType, parseGrpcTimeout } from './grpc.js';

@@ -10,6 +10,9 @@
  * - `retriable-4xx`: 409 (Conflict), Envoy's one retriable 4xx.
  * - a status code (`"503"`, `429`): that response. This is the only way a 4xx other than 409 is
  *   ever retried.
+ * - gRPC statuses by name (`cancelled`, `deadline-exceeded`, `resource-exhausted`, `unavailable`,
+ *   `internal`): a gRPC answer carrying that `grpc-status` in its response head (a trailers-only
+ *   response, the form every gRPC error takes before any message was sent).
  *
  * Whatever the conditions say, a request is not retried when its body outgrew the replay buffer,
  * and a request with a non-idempotent method (POST, PATCH, CONNECT, anything not GET, HEAD, OPTIONS,
@@ -19,6 +22,16 @@ import { DEFAULT_RETRY } from './defaults.js';
 import type { UpstreamResult } from './upstream-result.js';
 
 export type RetryCondition = 'connect-failure' | 'reset' | 'gateway-error' | '5xx' | 'retriable-4xx';
+export type GrpcRetryCondition = 'cancelled' | 'deadline-exceeded' | 'resource-exhausted' | 'unavailable' | 'internal';
+
+/** The gRPC status code of each gRPC `retry.on` name. */
+const GRPC_CONDITIONS: Record<GrpcRetryCondition, number> = {
+  cancelled: 1,
+  'deadline-exceeded': 4,
+  'resource-exhausted': 8,
+  internal: 13,
+  unavailable: 14,
+};
 
 const ON_CONNECT_FAILURE = 1;
 const ON_RESET = 2;
@@ -41,10 +54,18 @@ const LISTED_MAX = 599;
 export class RetryOn {
   private readonly mask: number;
   private readonly codes: Uint8Array;
+  /** Bit n set: gRPC status n is retried. */
+  readonly grpcMask: number;
 
-  constructor(mask: number, codes: Uint8Array) {
+  constructor(mask: number, codes: Uint8Array, grpcMask = 0) {
     this.mask = mask;
     this.codes = codes;
+    this.grpcMask = grpcMask;
+  }
+
+  /** Whether a gRPC answer with this `grpc-status` is retried. */
+  coversGrpc(status: number): boolean {
+    return status > 0 && status < 31 && (this.grpcMask & (1 << status)) !== 0;
   }
 
   /** Whether the conditions cover this outcome (method and body rules aside). */
@@ -68,10 +89,11 @@ export class RetryOn {
 
 /** Why one `retry.on` entry is unusable, or undefined when it is fine. */
 export function retryOnProblem(entry: unknown): string | undefined {
-  if (typeof entry === 'string' && Object.hasOwn(CONDITIONS, entry)) return undefined;
+  if (typeof entry === 'string' && (Object.hasOwn(CONDITIONS, entry) || Object.hasOwn(GRPC_CONDITIONS, entry))) return undefined;
   if (listedCode(entry) !== undefined) return undefined;
   return (
-    'expected connect-failure, reset, gateway-error, 5xx, retriable-4xx or a status code 400-599, got ' +
+    'expected connect-failure, reset, gateway-error, 5xx, retriable-4xx, a gRPC status (cancelled, deadline-exceeded, ' +
+    'resource-exhausted, unavailable, internal) or a status code 400-599, got ' +
     JSON.stringify(entry)
   );
 }
@@ -79,9 +101,14 @@ export function retryOnProblem(entry: unknown): string | undefined {
 /** Compiles `retry.on`; throws a RangeError naming the first bad entry. */
 export function compileRetryOn(entries: ReadonlyArray<string | number>): RetryOn {
   let mask = 0;
+  let grpcMask = 0;
   const codes = new Uint8Array(LISTED_MAX + 1);
   for (let i = 0; i < entries.length; i++) {
     const entry = entries[i]!;
+    if (typeof entry === 'string' && Object.hasOwn(GRPC_CONDITIONS, entry)) {
+      grpcMask |= 1 << GRPC_CONDITIONS[entry as GrpcRetryCondition];
+      continue;
+    }
     const bit = typeof entry === 'string' && Object.hasOwn(CONDITIONS, entry) ? CONDITIONS[entry as RetryCondition] : 0;
     if (bit !== 0) {
       mask |= bit;
@@ -91,7 +118,7 @@ export function compileRetryOn(entries: ReadonlyArray<string | number>): RetryOn
     if (code === undefined) throw new RangeError(`retry.on[${i}]: ${retryOnProblem(entry)}`);
     codes[code] = 1;
   }
-  return new RetryOn(mask, codes);
+  return new RetryOn(mask, codes, grpcMask);
 }
 
 function listedCode(entry: unknown): number | undefined {

@@ -126,7 +126,21 @@ export const LISTENER_STATS = [
   'tls_failed_client_san_not_allowed', // valid, but no SAN in allowed_sans
   'tls_passthrough_no_route', // tls_passthrough: no route for the SNI and no default_cluster
   'tls_passthrough_not_tls', // tls_passthrough: the first bytes were not a TLS ClientHello
+  // HTTP/2 (codec h2c, and TLS listeners that negotiated h2)
+  'h2_connections', // HTTP/2 connections (sessions) accepted
+  'h2_streams', // streams opened by clients
+  'h2_resets_by_client', // streams the client reset before they were answered
+  'h2_reset_flood_closed', // connections closed for resetting streams faster than http2.max_resets_per_10s
+  'h2_goaways_sent', // GOAWAY sent on drain or idle timeout
+  'h2_protocol_errors', // connections that broke the protocol (invalid frames, flow control, header blocks over the limit)
+  'h2_ping_timeouts', // connections closed because a keep-alive PING went unanswered
+  // gRPC responses by grpc-status (from the response's trailers, or its head when trailers-only)
+  'grpc_status_0', 'grpc_status_1', 'grpc_status_2', 'grpc_status_3', 'grpc_status_4', 'grpc_status_5', 'grpc_status_6',
+  'grpc_status_7', 'grpc_status_8', 'grpc_status_9', 'grpc_status_10', 'grpc_status_11', 'grpc_status_12', 'grpc_status_13',
+  'grpc_status_14', 'grpc_status_15', 'grpc_status_16',
+  'grpc_status_missing', // a gRPC request whose response carried no grpc-status (or the stream failed)
 ] as const;
+
 
 /** Per-cluster statistics (Float64, per thread). */
 export const CLUSTER_STATS = [
@@ -148,6 +162,13 @@ export const CLUSTER_STATS = [
   'upstream_tls_resumed', // of which resumed a session
   'upstream_tls_failures', // handshakes that failed (certificate, SAN, protocol, timeout)
   'upstream_tls_handshake_ms', // sum of handshake times (TCP connect to secure), with upstream_tls_handshakes as count
+  // HTTP/2 to endpoints (protocol h2, h2c, auto)
+  'upstream_h2_sessions', // sessions opened
+  'upstream_h2_streams', // streams (requests) started
+  'upstream_h2_goaways', // GOAWAY received from an endpoint
+  'upstream_h2_refused_streams', // streams the endpoint refused unprocessed (REFUSED_STREAM, or above a GOAWAY's last stream)
+  'upstream_h2_ping_timeouts', // sessions closed because a keep-alive PING went unanswered
+  'upstream_h2_session_errors', // sessions lost to a protocol or socket error
 ] as const;
 
 /** Per-endpoint statistics (Float64, per thread). */
@@ -159,6 +180,9 @@ export type EndpointField = (typeof ENDPOINT_FIELDS)[number];
 export type EndpointTimeField = (typeof ENDPOINT_TIME_FIELDS)[number];
 export type ListenerStat = (typeof LISTENER_STATS)[number];
 export type ClusterStat = (typeof CLUSTER_STATS)[number];
+
+/** The listener stat of each gRPC status code, by code (0-16). */
+export const GRPC_STATUS_STATS: readonly ListenerStat[] = Array.from({ length: 17 }, (_, i) => `grpc_status_${i}` as ListenerStat);
 export type EndpointStat = (typeof ENDPOINT_STATS)[number];
 
 export interface Capacities {

@@ -3,7 +3,7 @@
  * request, they add to their own statistics row and the scrape sums the rows.
  */
 import { Registry, collectDefaultMetrics } from 'prom-client';
-import { BREAKER_LIMITS, CODE_CLASSES, DURATION_BUCKETS, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN, type ClusterStat, type SharedState } from '@pillion/core';
+import { BREAKER_LIMITS, CODE_CLASSES, DURATION_BUCKETS, GRPC_STATUS_STATS, grpcStatusName, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN, type ClusterStat, type SharedState } from '@pillion/core';
 import type { RuntimeSnapshot } from '../messages.js';
 import type { FilterCounters } from '../messages.js';
 import { addL4Metrics } from '../l4/l4-metrics.js';
@@ -132,6 +132,25 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   perListener('downstream_aborted_total', 'Requests whose client went away before the response ended (uws: also a request pipelined behind one still in flight).', 'counter', 'downstream_aborted');
   perListener('downstream_aborted_forwarded_total', 'Aborted requests that had already been sent upstream.', 'counter', 'downstream_aborted_forwarded');
   perListener('downstream_pipelined_total', 'http1-strict: requests that arrived while an earlier request on the same connection was in flight.', 'counter', 'pipelined_requests');
+  perListener('h2_connections_total', 'HTTP/2 connections accepted (codec h2c, or h2 by ALPN on a TLS listener).', 'counter', 'h2_connections');
+  perListener('h2_streams_total', 'HTTP/2 streams opened by clients.', 'counter', 'h2_streams');
+  perListener('h2_streams_reset_by_client_total', 'HTTP/2 streams the client reset before they were answered (their upstream requests are cancelled).', 'counter', 'h2_resets_by_client');
+  perListener('h2_reset_flood_closed_total', 'HTTP/2 connections closed for resetting streams faster than http2.max_resets_per_10s (rapid reset, CVE-2023-44487).', 'counter', 'h2_reset_flood_closed');
+  perListener('h2_goaways_sent_total', 'HTTP/2 GOAWAY frames sent on drain or idle timeout.', 'counter', 'h2_goaways_sent');
+  perListener('h2_protocol_errors_total', 'HTTP/2 connections closed for a protocol error (invalid frames, flow control, header blocks over max_header_list_size).', 'counter', 'h2_protocol_errors');
+  perListener('h2_ping_timeouts_total', 'HTTP/2 connections closed because a keep-alive PING went unanswered.', 'counter', 'h2_ping_timeouts');
+  add('grpc_responses_total', 'gRPC responses by grpc-status name (MISSING: no grpc-status, or the stream failed).', 'counter', () =>
+    Object.entries(src.snapshot().listenerSlots).flatMap(([listener, ls]) => {
+      const out: Sample[] = [];
+      for (let code = 0; code < GRPC_STATUS_STATS.length; code++) {
+        const value = state.listenerStat(ls, GRPC_STATUS_STATS[code]!);
+        if (value > 0) out.push({ value, labels: { listener, grpc_status: grpcStatusName(code) } });
+      }
+      const missing = state.listenerStat(ls, 'grpc_status_missing');
+      if (missing > 0) out.push({ value: missing, labels: { listener, grpc_status: 'MISSING' } });
+      return out;
+    }),
+  );
   perListener('downstream_header_timeouts_total', 'http1-strict: request heads not complete within timeouts.header_read (answered 408).', 'counter', 'header_read_timeouts');
 
   const perCluster = (name: string, help: string, stat: ClusterStat) =>
@@ -181,6 +200,12 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   add('upstream_retries_active', 'Retries in flight, all workers (what the retry budget and max_retries limit).', 'gauge', () =>
     src.snapshot().clusters.map((c) => ({ value: state.cluster(c.slot, 'rq_retry_active'), labels: { cluster: c.name } })),
   );
+  perCluster('upstream_h2_sessions_total', 'HTTP/2 sessions opened to endpoints.', 'upstream_h2_sessions');
+  perCluster('upstream_h2_streams_total', 'HTTP/2 streams (requests) started on sessions to endpoints.', 'upstream_h2_streams');
+  perCluster('upstream_h2_goaways_total', 'GOAWAY frames received from endpoints (their sessions take no new streams).', 'upstream_h2_goaways');
+  perCluster('upstream_h2_refused_streams_total', 'Streams an endpoint refused unprocessed (REFUSED_STREAM or past a GOAWAY); always safe to retry.', 'upstream_h2_refused_streams');
+  perCluster('upstream_h2_ping_timeouts_total', 'HTTP/2 sessions to endpoints closed because a keep-alive PING went unanswered.', 'upstream_h2_ping_timeouts');
+  perCluster('upstream_h2_session_errors_total', 'HTTP/2 sessions to endpoints lost to a protocol or socket error.', 'upstream_h2_session_errors');
   perCluster('outlier_ejections_total', 'Endpoints ejected by outlier detection.', 'outlier_ejections');
   perCluster('upstream_tls_handshakes_total', 'TLS handshakes completed with endpoints.', 'upstream_tls_handshakes');
   perCluster('upstream_tls_sessions_resumed_total', 'Of those, handshakes that resumed a session.', 'upstream_tls_resumed');
