@@ -513,13 +513,14 @@ export class Harness implements HttpHost {
 
   /**
    * A request head handed over by a codec: `headers` are added after host (lower-case names).
+   * `versionMinor`: 1 or 0 for HTTP/1.x, or intake's H2_BODY / H2_NO_BODY for an HTTP/2 stream.
    * Returns the exchange and its downstream; body chunks go through `res.send`.
    */
-  request(method: string, target: string, headers: Record<string, string> = {}): { x: ProxyExchange; res: FakeDownstream } {
+  request(method: string, target: string, headers: Record<string, string> = {}, versionMinor = 1): { x: ProxyExchange; res: FakeDownstream } {
     const raw = ['host', 'example.test'];
     for (const [k, v] of Object.entries(headers)) raw.push(k, v);
     const res = new FakeDownstream();
-    const x = new ProxyExchange(this.listener, res, method, target, new HeaderList(raw), 1);
+    const x = new ProxyExchange(this.listener, res, method, target, new HeaderList(raw), versionMinor);
     const pair = { x, res };
     this.exchanges.push(pair);
     return pair;

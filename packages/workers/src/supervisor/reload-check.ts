@@ -8,7 +8,8 @@
  * - `workers`: the thread count is fixed at start;
  * - `capacity.*`: SharedState is laid out once;
  * - `worker_heap.young_generation_mb`: a thread's heap limits are set when it starts;
- * - `admin.address` / `admin.port`: the admin API would have to move under the operator's feet.
+ * - `admin.address` / `admin.port`: the admin API would have to move under the operator's feet;
+ * - h2 added to or removed from a TLS listener's `tls.alpn`: its HTTP/2 side exists or not from the start.
  */
 import { httpCodecOf, type Config, type ConfigProblem } from '@pillion/core';
 
@@ -49,6 +50,9 @@ export function reloadProblems(current: Config, next: Config, runningWorkers: nu
     } else if (old.protocol === 'http' && l.protocol === 'http' && old.tls !== undefined && l.tls !== undefined && old.tls.handshake_timeout !== l.tls.handshake_timeout) {
       // node:tls takes a server's handshake timeout only when the server is made.
       out.push({ path: `listeners[${i}].tls.handshake_timeout`, message: `was ${old.tls.handshake_timeout} ms: ${RESTART}` });
+    } else if (old.protocol === 'http' && l.protocol === 'http' && old.tls !== undefined && l.tls !== undefined && old.tls.alpn.includes('h2') !== l.tls.alpn.includes('h2')) {
+      // The listener's HTTP/2 side is made (or not) when it starts.
+      out.push({ path: `listeners[${i}].tls.alpn`, message: `${old.tls.alpn.includes('h2') ? 'offered' : 'did not offer'} h2: ${RESTART}` });
     }
   });
   for (const name of before.keys()) {

@@ -1,7 +1,8 @@
 /**
  * The upstream side's two interfaces, whatever the protocol to the endpoint: an exchange drives one
  * request over an `UpstreamStream` and hears back through `UpstreamExchange`. An HTTP/1.1 connection
- * of the pool (http-connection.ts) is the stream today; an HTTP/2 stream implements the same.
+ * of the pool (http-connection.ts) is one kind of stream; an HTTP/2 stream on a multiplexed session
+ * (h2-session-pool.ts) is the other.
  */
 import type { BodyFraming, BreakerLimit, HeaderList, ResponseBodyKind } from '@pillion/core';
 
@@ -53,9 +54,15 @@ export interface UpstreamExchange {
   onResponseHead(status: number, reason: string, headers: HeaderList, bodyKind: ResponseBodyKind, contentLength: number): void;
   onInformational(status: number, headers: HeaderList): void;
   onResponseBody(chunk: Buffer): void;
+  /** The response's trailer fields (HTTP/2 trailers: grpc-status), just before onResponseComplete. */
+  onResponseTrailers(trailers: HeaderList): void;
   onResponseComplete(): void;
-  /** The stream failed mid-exchange: reset, early close, invalid response. */
-  onUpstreamError(kind: 'reset' | 'invalid', detail: string): void;
+  /**
+   * The stream failed mid-exchange: reset, early close, invalid response; `refused` when the endpoint
+   * provably did not process the request (HTTP/2 REFUSED_STREAM, or a stream above a GOAWAY's last
+   * stream id), which makes any request safe to retry.
+   */
+  onUpstreamError(kind: 'reset' | 'invalid' | 'refused', detail: string): void;
   /** The stream can take more request body. */
   onUpstreamDrain(): void;
   /** One read has been parsed (lets the exchange send a head that no body followed yet). */

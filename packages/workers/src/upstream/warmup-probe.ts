@@ -54,6 +54,7 @@ export class WarmupProbe implements UpstreamExchange {
 
   onInformational(): void {}
   onResponseBody(): void {}
+  onResponseTrailers(): void {}
   onUpstreamDrain(): void {}
   onReadDone(): void {}
 }

@@ -14,8 +14,11 @@
  *   the client has taken what was buffered. `cork` batches writes into one.
  * - `end(body, true)` answers and closes the connection: nothing the client sent after this request is
  *   read as another request. `close` drops the connection at once (a failure after the head was sent).
+ * - `sendTrailers`, where present, is called before the end of a response that has trailers.
  * - `onAborted` fires once if the connection goes away before the response ended.
  */
+import type { HeaderList } from '@pillion/core';
+
 export interface Downstream {
   onAborted(handler: () => void): unknown;
   onData(handler: (chunk: ArrayBuffer | Buffer, isLast: boolean) => void): unknown;
@@ -31,4 +34,9 @@ export interface Downstream {
   getWriteOffset(): number;
   onWritable(handler: (offset: number) => boolean): unknown;
   close(): unknown;
+  /**
+   * Trailer fields to send after the body, given before the call that ends the response. Only codecs
+   * that carry trailers have it (HTTP/2); HTTP/1.1 codecs leave it out and the trailers are dropped.
+   */
+  sendTrailers?(trailers: HeaderList): unknown;
 }

@@ -2,7 +2,7 @@
  * What an exchange leaves behind when it ends: the listener's and cluster's counters and the request
  * duration histogram (always), an access log line (when enabled, sampled).
  */
-import { codeClass } from '@pillion/core';
+import { codeClass, grpcStatusName } from '@pillion/core';
 import type { ClusterRuntime } from './cluster-runtime.js';
 import type { HttpListener } from './http-listener.js';
 
@@ -22,6 +22,8 @@ export interface AccessLogEntry {
   client: string;
   /** The name of the client's verified certificate ('' without one). */
   clientIdentity: string;
+  /** gRPC requests: the grpc-status the client got (-1: none, the stream failed); undefined otherwise. */
+  grpcStatus?: number | undefined;
 }
 
 /** Counts a finished exchange. `status` 0 with `aborted`: the client left before any answer. */
@@ -55,5 +57,6 @@ export function writeAccessLog(l: HttpListener, e: AccessLogEntry): void {
     request_id: e.requestId || undefined,
     client: e.client || undefined,
     client_identity: e.clientIdentity || undefined,
+    grpc_status: e.grpcStatus === undefined ? undefined : e.grpcStatus < 0 ? 'MISSING' : grpcStatusName(e.grpcStatus),
   });
 }

@@ -17,10 +17,26 @@ const NO_BODY: BodyFraming = Object.freeze({ kind: 'none', length: 0 });
 const CHUNKED: BodyFraming = Object.freeze({ kind: 'chunked', length: 0 });
 const TOO_LARGE: Refusal = Object.freeze({ status: 413 });
 
-/** The body framing a request head declares, or why it is refused. */
+/**
+ * The `versionMinor` of an HTTP/2 request (beside 0 and 1 for HTTP/1.x): whether its HEADERS frame
+ * ended the stream (no body), or a body follows.
+ */
+export const H2_NO_BODY = 20;
+export const H2_BODY = 21;
+
+/**
+ * The body framing a request head declares, or why it is refused. An HTTP/2 request is checked by the
+ * same rules (its `:authority` became Host); its body is whatever DATA frames follow, Content-Length
+ * being only a promise nghttp2 holds the client to.
+ */
 export function admit(l: HttpListener, method: string, target: string, headers: HeaderList, versionMinor: number): BodyFraming | Refusal {
-  const verdict = checkRequest(method, target, headers, versionMinor, l.requestLimits);
+  const h2 = versionMinor >= H2_NO_BODY;
+  const verdict = checkRequest(method, target, headers, h2 ? 1 : versionMinor, l.requestLimits);
   if (!verdict.ok) return { status: verdict.status, detail: verdict.reason };
+  if (h2) {
+    if (versionMinor === H2_NO_BODY) return NO_BODY;
+    if (verdict.bodyKind !== 'length') return CHUNKED;
+  }
   if (verdict.bodyKind === 'chunked') return CHUNKED;
   if (verdict.bodyKind === 'none') return NO_BODY;
   if (l.maxBodyBytes > 0 && verdict.contentLength > l.maxBodyBytes) return TOO_LARGE;

@@ -2,7 +2,7 @@
  * Responses the proxy makes itself. Each carries `server: pillion` and a short plain-text body saying
  * what happened, so an operator reading a client's error can tell the proxy's answer from the upstream's.
  */
-import { canonicalReason, type HeaderList } from '@pillion/core';
+import { canonicalReason, encodeGrpcMessage, grpcStatusOfLocalReply, type HeaderList } from '@pillion/core';
 import type { Downstream } from './downstream.js';
 
 export const LOCAL_REPLY_TEXT: Record<number, string> = {
@@ -55,4 +55,31 @@ export function writeFilterReply(res: Downstream, status: number, body: string, 
     }
   }
   res.end(body, close);
+}
+
+/**
+ * The proxy's answer to a gRPC request: HTTP 200 with the gRPC status for `status` (UNAVAILABLE,
+ * DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED...) and the reason in grpc-message, sent trailers-only (one
+ * HEADERS frame that ends the stream), which is what a gRPC client reads a status from when no
+ * message came. Returns the gRPC status sent. Must run inside a cork.
+ */
+export function writeGrpcReply(res: Downstream, status: number, detail: string | undefined, close: boolean, extra?: readonly string[]): number {
+  const code = grpcStatusOfLocalReply(status);
+  const text = LOCAL_REPLY_TEXT[status] ?? 'error';
+  res.writeStatus('200 OK');
+  res.writeHeader('server', 'pillion');
+  res.writeHeader('content-type', 'application/grpc');
+  res.writeHeader('grpc-status', String(code));
+  res.writeHeader('grpc-message', encodeGrpcMessage(detail ? `${text}: ${detail}` : text));
+  if (extra) for (let i = 0; i < extra.length; i += 2) res.writeHeader(extra[i]!, extra[i + 1]!);
+  res.end(undefined, close);
+  return code;
+}
+
+/** The grpc-status a head or trailer block carries; -1 when it has none (or not a number). */
+export function grpcStatusOf(fields: HeaderList): number {
+  const v = fields.get('grpc-status');
+  if (v === undefined || v.length === 0 || v.length > 2) return -1;
+  const n = Number(v);
+  return Number.isInteger(n) && n >= 0 ? n : -1;
 }

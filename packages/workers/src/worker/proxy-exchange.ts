@@ -11,7 +11,16 @@
  * request-body.ts (replay buffer, backpressure), response-relay.ts, local-reply.ts, exchange-log.ts,
  * filtered-request.ts (what filters see).
  */
-import { HeaderList, type BodyFraming, type BreakerLimit, type CompiledRoute, type ResponseBodyKind } from '@pillion/core';
+import {
+  GRPC_STATUS_STATS,
+  HeaderList,
+  isGrpcContentType,
+  parseGrpcTimeout,
+  type BodyFraming,
+  type BreakerLimit,
+  type CompiledRoute,
+  type ResponseBodyKind,
+} from '@pillion/core';
 import { Action, type FilterChain } from '../wasm/index.js';
 import type { ClusterRuntime } from './cluster-runtime.js';
 import type { Downstream } from './downstream.js';
@@ -19,8 +28,8 @@ import { accessLogged, countExchange, writeAccessLog } from './exchange-log.js';
 import { FilteredRequest } from './filtered-request.js';
 import { forwardRequestHeaders, forwardResponseHeaders } from './forward-headers.js';
 import type { HttpListener } from './http-listener.js';
-import { admit, isRefusal, routeRequest } from './intake.js';
-import { writeFilterReply, writeLocalReply } from './local-reply.js';
+import { admit, H2_NO_BODY, isRefusal, routeRequest } from './intake.js';
+import { grpcStatusOf, writeFilterReply, writeGrpcReply, writeLocalReply } from './local-reply.js';
 import { RequestBody, type UpstreamHead } from './request-body.js';
 import { ResponseRelay, type RelayOwner } from './response-relay.js';
 import { UpstreamAttempts, type AttemptOwner } from './upstream-attempts.js';
@@ -68,6 +77,12 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
   private bytesOut = 0;
   /** The cluster's rq_active was taken for this request (released in finish). */
   private holdsRequest = false;
+  /** A gRPC request (HTTP/2, content-type application/grpc): the proxy's own answers are gRPC statuses. */
+  private readonly grpc: boolean;
+  /** The grpc-status the client got (from the upstream's trailers or head, or the proxy's answer); -1: none yet. */
+  private grpcStatus = -1;
+  /** The upstream response's trailers, relayed when its body ends. */
+  private trailers: HeaderList | null = null;
 
   private readonly chain: FilterChain | null;
   /** A filter asked for the whole request (or response) body before deciding: the chain holds it. */
@@ -89,6 +104,8 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
     this.target = target;
     this.chain = listener.filterChain;
     res.onAborted(this.onAborted.bind(this));
+    // gRPC runs over HTTP/2 only: HTTP/1.x requests skip the look at content-type.
+    this.grpc = versionMinor >= H2_NO_BODY && isGrpcContentType(headers.get('content-type'));
 
     const framing = admit(listener, method, target, headers, versionMinor);
     if (isRefusal(framing)) {
@@ -114,7 +131,12 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
     this.upstreamHead = { method, target: choice.target, headers };
     this.requestId = forwardRequestHeaders(headers, route, this.clientAddress, headers.get('host') ?? '', listener, this.peer);
     const upstream = (this.upstream = new UpstreamAttempts(this, listener.runtime, route, cluster, method, headers, this.clientAddress));
-    const timeout = route.config.timeout ?? listener.config.timeouts.request;
+    let timeout = route.config.timeout ?? listener.config.timeouts.request;
+    if (this.grpc) {
+      // The client's deadline bounds the route's timeout (never extends it).
+      const deadline = parseGrpcTimeout(headers.get('grpc-timeout'));
+      if (deadline !== undefined && (timeout <= 0 || deadline < timeout)) timeout = deadline;
+    }
     if (timeout > 0) this.timer = setTimeout(this.onTimeout.bind(this), timeout);
 
     // The max_requests breaker counts requests in flight on the cluster across every worker.
@@ -210,6 +232,7 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
   onResponse(status: number, reason: string, headers: HeaderList, bodyKind: ResponseBodyKind, length: number, nonAscii: boolean): void {
     this.phase = Phase.Responding;
     this.responseStatus = status;
+    if (this.grpc && bodyKind === 'none') this.grpcStatus = grpcStatusOf(headers);
     forwardResponseHeaders(headers, this.route!);
     this.responseHeaders = headers;
     if (this.chain !== null) {
@@ -238,6 +261,12 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
     this.relay!.send(chunk);
   }
 
+  onResponseTrailers(trailers: HeaderList): void {
+    if (this.phase !== Phase.Responding) return;
+    this.trailers = trailers;
+    if (this.grpc) this.grpcStatus = grpcStatusOf(trailers);
+  }
+
   /** The connection's read ended: send a head still waiting for body bytes. */
   onReadDone(): void {
     if (this.phase === Phase.Responding && !this.bufferResponse) this.relay!.readDone();
@@ -258,7 +287,7 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
         this.bytesOut += last.length;
       }
     }
-    relay.end(last);
+    relay.end(last, this.trailers);
   }
 
   private responseHookReplied(): void {
@@ -325,7 +354,7 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
     if (this.aborted || this.phase === Phase.Done) return;
     this.responseStatus = 503;
     stats.listener(this.listener.slot, 'local_replies', 1);
-    this.res.cork(() => writeLocalReply(this.res, 503, `circuit breaker open (${limit})`, this.closeAfterReply(), OVERLOADED));
+    this.res.cork(() => this.writeReply(503, `circuit breaker open (${limit})`, this.closeAfterReply(), OVERLOADED));
     this.finish();
   }
 
@@ -346,10 +375,18 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
       l.stats.listener(l.slot, 'refused_requests', 1);
       setImmediate(() => {
         if (this.aborted) l.stats.listener(l.slot, 'refusals_unsent', 1);
-        else this.res.cork(() => writeLocalReply(this.res, status, detail, true));
+        else this.res.cork(() => this.writeReply(status, detail, true));
       });
-    } else writeLocalReply(this.res, status, detail, this.closeAfterReply());
+    } else this.writeReply(status, detail, this.closeAfterReply());
     this.finish();
+  }
+
+  /** Writes a proxy-made answer: plain text, or for a gRPC request a trailers-only gRPC status. */
+  private writeReply(status: number, detail: string | undefined, close: boolean, extra?: readonly string[]): void {
+    if (this.grpc) {
+      this.responseStatus = 200;
+      this.grpcStatus = writeGrpcReply(this.res, status, detail, close, extra);
+    } else writeLocalReply(this.res, status, detail, close, extra);
   }
 
   /** A reply before the whole request body was read closes the connection (the rest is not read), as does draining. */
@@ -371,6 +408,7 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
     const seconds = (performance.now() - this.start) / 1000;
     const cluster = this.cluster;
     countExchange(l, cluster, this.responseStatus, this.aborted, seconds, this.bytesIn, this.bytesOut);
+    if (this.grpc) l.stats.listener(l.slot, this.grpcStatus >= 0 && this.grpcStatus <= 16 ? GRPC_STATUS_STATS[this.grpcStatus]! : 'grpc_status_missing', 1);
     const upstream = this.upstream;
     const endpoint = upstream?.endpoint?.key;
     upstream?.release();
@@ -390,6 +428,7 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
         requestId: this.requestId,
         client: this.clientAddress,
         clientIdentity: this.clientIdentity,
+        grpcStatus: this.grpc ? this.grpcStatus : undefined,
       });
     }
     if (this.chain !== null) this.chain.onLog(this);

@@ -73,8 +73,12 @@ export class ResponseRelay {
     this.res.cork(this.boundFlush);
   }
 
-  /** Ends the response, with `last` as its final bytes (or the head alone, for a response without a body). */
-  end(last: Buffer = NO_BYTES): void {
+  /**
+   * Ends the response, with `last` as its final bytes (or the head alone, for a response without a
+   * body), and `trailers` after the body where the codec carries them (HTTP/2).
+   */
+  end(last: Buffer = NO_BYTES, trailers: HeaderList | null = null): void {
+    if (trailers !== null && this.res.sendTrailers !== undefined) this.res.sendTrailers(trailers);
     this.flushChunk = last;
     this.flushEnd = true;
     this.res.cork(this.boundFlush);

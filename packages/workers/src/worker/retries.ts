@@ -32,6 +32,17 @@ export function retryAllowed(route: CompiledRoute, facts: RetryFacts, outcome: U
 }
 
 /**
+ * Whether the route retries a gRPC answer with this `grpc-status` (listed by name in `retry.on`). The
+ * operator lists the codes a service returns for calls it did not carry out (UNAVAILABLE above all),
+ * so the method rule does not apply (every gRPC call is a POST); the body must still be replayable.
+ */
+export function grpcRetryAllowed(route: CompiledRoute, facts: RetryFacts, grpcStatus: number): boolean {
+  const policy = route.config.retry;
+  if (route.retryOn === null || policy === undefined || facts.attempt >= policy.attempts) return false;
+  return route.retryOn.coversGrpc(grpcStatus) && (!facts.hasBody || facts.replayable);
+}
+
+/**
  * Takes a place for a retry in the cluster's rq_retry_active when its retry budget and max_retries
  * breaker allow one (counting which refused); false when they do not.
  */

@@ -9,7 +9,9 @@
  * - a request head must be complete within `timeouts.header_read`; idle connections close after
  *   `timeouts.idle`.
  *
- * With TLS: certificates by SNI, client certificates checked once per connection when its handshake
+ * With TLS: ALPN picks the protocol (`tls.alpn`): a connection that agrees on h2 goes to the listener's
+ * HTTP/2 side (h2/h2-sessions.ts), one that agrees on http/1.1 or offers no ALPN to this codec;
+ * certificates by SNI, client certificates checked once per connection when its handshake
  * completes (a refused client is disconnected before any request is read, and counted by reason), the
  * verified identity kept with the connection for every request on it, session tickets shared by the
  * workers (a client resumes on any of them), and new certificates, CA and ticket keys taken for new
@@ -24,6 +26,7 @@ import { listenShared } from '../l4/listen-shared.js';
 import type { Logger } from '../logger.js';
 import type { Downstream } from './downstream.js';
 import { HttpListener, type HttpHost } from './http-listener.js';
+import type { H2Sessions } from '../h2/h2-sessions.js';
 import { LOCAL_REPLY_TEXT, statusLine } from './local-reply.js';
 import { NodeDownstream } from './node-downstream.js';
 import { ProxyExchange } from './proxy-exchange.js';
@@ -33,8 +36,6 @@ import type { ListenerTls } from './worker-tls.js';
 const REQUEST_LINE_SLACK = 64;
 /** How often Node looks for connections over the head-read timeout (it checks none by default for 30 s). */
 const MAX_CHECK_INTERVAL_MS = 1000;
-/** What a TLS listener offers in ALPN: this codec speaks HTTP/1.1. */
-const ALPN: readonly string[] = ['http/1.1'];
 
 /** One downstream connection's queue: the request in flight and the ones read behind it. */
 class Connection {
@@ -59,6 +60,10 @@ export class StrictHttpListener extends HttpListener {
   /** The listener's TLS (null: plain HTTP), and the generation of its contexts the server was given. */
   private tls: ListenerTls | null = null;
   private tlsGeneration = -1;
+  /** TLS listeners offering h2: the HTTP/2 side, handed each connection that chose it. */
+  private h2: H2Sessions | null = null;
+  /** The HTTP/1.1 server's own handler of a new TLS connection (it attaches the HTTP parser). */
+  private http1Connection: ((socket: TLSSocket) => void) | null = null;
 
   constructor(config: HttpListenerConfig, slot: number, runtime: HttpHost) {
     super(config, slot, runtime);
@@ -81,9 +86,17 @@ export class StrictHttpListener extends HttpListener {
       if (tls === undefined) throw new Error(`listener ${c.name}: its TLS certificates did not reach the worker`);
       this.tls = tls;
       this.tlsGeneration = tls.generation;
-      const https = createHttpsServer({ ...options, ...tls.serverOptions(ALPN) });
-      // Ahead of the HTTP server's own listener: a refused client is gone before a parser is attached.
-      https.prependListener('secureConnection', this.onSecureConnection.bind(this));
+      const alpn = c.tls.alpn;
+      if (alpn.includes('h2')) {
+        const { H2Sessions } = await import('../h2/h2-sessions.js');
+        this.h2 = new H2Sessions(this);
+      }
+      const https = createHttpsServer({ ...options, ...tls.serverOptions(alpn) });
+      // The HTTP server's own handler runs only for connections this listener accepts for HTTP/1.1:
+      // a refused client is gone before a parser is attached, and an h2 one goes to the HTTP/2 side.
+      this.http1Connection = https.listeners('secureConnection')[0] as (socket: TLSSocket) => void;
+      https.removeAllListeners('secureConnection');
+      https.on('secureConnection', this.onSecureConnection.bind(this));
       https.on('tlsClientError', this.onTlsClientError.bind(this));
       server = https;
     } else server = createServer(options);
@@ -103,6 +116,7 @@ export class StrictHttpListener extends HttpListener {
       this.applyTimeouts(this.server);
       this.applyTls(this.server as HttpsServer);
     }
+    this.h2?.update(config);
   }
 
   /**
@@ -117,7 +131,8 @@ export class StrictHttpListener extends HttpListener {
     if (tls === undefined || tls.generation === this.tlsGeneration) return;
     this.tls = tls;
     this.tlsGeneration = tls.generation;
-    const options = tls.serverOptions(ALPN);
+    // ALPN keeps what the listener started with: the HTTP/2 side exists only if h2 was offered then.
+    const options = tls.serverOptions(this.h2 !== null ? this.config.tls!.alpn : this.config.tls!.alpn.filter((p) => p !== 'h2'));
     server.setSecureContext(options);
     server.setTicketKeys(tls.ticketKeys);
     const fields = server as unknown as { requestCert: boolean; rejectUnauthorized: boolean };
@@ -138,9 +153,14 @@ export class StrictHttpListener extends HttpListener {
       socket.destroy();
       return;
     }
+    if (socket.alpnProtocol === 'h2' && this.h2 !== null) {
+      this.h2.accept(socket, check.identity);
+      return;
+    }
     const c = this.connectionOf(socket);
     c.secure = true;
     c.identity = check.identity;
+    this.http1Connection!.call(this.server, socket);
   }
 
   /** A handshake that failed, timed out, or that the client gave up on. The HTTP server then closes the socket (onClientError). */
@@ -273,6 +293,7 @@ export class StrictHttpListener extends HttpListener {
   }
 
   clientAddress(res: Downstream): string {
+    // Both downstream kinds (HTTP/1.1 and HTTP/2 streams) keep the client's address and identity.
     return (res as NodeDownstream).remoteAddress;
   }
 
@@ -283,14 +304,16 @@ export class StrictHttpListener extends HttpListener {
   stopAccepting(): void {
     this.draining = true;
     this.server?.close();
+    this.h2?.stopAccepting();
   }
 
-  close(_log: Logger): void {
+  close(log: Logger): void {
     this.stopAccepting();
     if (this.server) {
       this.server.closeAllConnections();
       this.server = null;
     }
+    this.h2?.close(log);
   }
 }
 

@@ -11,7 +11,7 @@ import type { ClusterRuntime, UpstreamEndpoint, UpstreamResult } from './cluster
 import { pickEndpoint, releaseEndpoint, reportResult, type AttemptCursor } from './endpoint-pick.js';
 import type { HttpHost } from './http-listener.js';
 import type { RequestBody, UpstreamHead } from './request-body.js';
-import { retryAllowed, retryBackoff, takeRetrySlot } from './retries.js';
+import { grpcRetryAllowed, retryAllowed, retryBackoff, takeRetrySlot } from './retries.js';
 
 /** What the attempts need from the exchange they serve. */
 export interface AttemptOwner {
@@ -26,6 +26,7 @@ export interface AttemptOwner {
   /** The response head of the attempt that answers (after hop-by-hop and retries are dealt with). */
   onResponse(status: number, reason: string, headers: HeaderList, bodyKind: ResponseBodyKind, length: number, nonAscii: boolean): void;
   onResponseBody(chunk: Buffer): void;
+  onResponseTrailers(trailers: HeaderList): void;
   onReadDone(): void;
   onResponseComplete(): void;
   /** The last attempt failed: answer `status` (502, 503, 504) saying `detail`. */
@@ -168,12 +169,14 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
     this.owner.failed(503, `upstream connect failure: ${reason}`);
   }
 
-  onUpstreamError(kind: 'reset' | 'invalid', detail: string): void {
+  onUpstreamError(kind: 'reset' | 'invalid' | 'refused', detail: string): void {
     if (this.owner.finished) return;
     this.conn = null;
     if (this.owner.body !== null) this.owner.body.conn = null;
     this.host.stats.cluster(this.cluster.slot, 'upstream_resets', 1);
     if (this.owner.headSent) return this.owner.abortDownstream();
+    // The endpoint says it never processed the request: as safe to retry as a connect failure.
+    if (kind === 'refused') this.requestWritten = false;
     this.report('reset');
     if (this.retry('reset', undefined)) return;
     this.owner.failed(502, kind === 'invalid' ? detail : 'upstream reset before response');
@@ -191,9 +194,15 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
     if (this.owner.finished) return;
     this.report(status);
     const retryOn = this.route.retryOn;
-    if (retryOn !== null && retryOn.covers(status)) {
-      const retryAfter = status === 503 || status === 429 ? headers.get('retry-after') : undefined;
-      if (this.retry(status, retryAfter)) return;
+    if (retryOn !== null) {
+      if (retryOn.covers(status)) {
+        const retryAfter = status === 503 || status === 429 ? headers.get('retry-after') : undefined;
+        if (this.retry(status, retryAfter)) return;
+      } else if (retryOn.grpcMask !== 0 && bodyKind === 'none') {
+        // A trailers-only gRPC answer: its grpc-status is in the head, before anything went downstream.
+        const grpc = headers.get('grpc-status');
+        if (grpc !== undefined && this.retry(status, undefined, Number(grpc))) return;
+      }
     }
     this.clearTimer();
     this.owner.onResponse(status, reason, headers, bodyKind, contentLength, this.conn !== null && this.conn.headHasNonAscii);
@@ -201,6 +210,10 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
 
   onResponseBody(chunk: Buffer): void {
     this.owner.onResponseBody(chunk);
+  }
+
+  onResponseTrailers(trailers: HeaderList): void {
+    this.owner.onResponseTrailers(trailers);
   }
 
   onReadDone(): void {
@@ -228,12 +241,12 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
    * Schedules another attempt after a failed one, when the route's policy, the cluster's retry budget
    * and its max_retries breaker allow it. Returns false when the failure must be answered instead.
    */
-  private retry(outcome: UpstreamResult, retryAfter: string | undefined): boolean {
+  private retry(outcome: UpstreamResult, retryAfter: string | undefined, grpcStatus = -1): boolean {
     if (this.owner.headSent) return false;
     const route = this.route;
     const body = this.owner.body;
     const facts = { method: this.method, attempt: this.attempt, reached: this.requestWritten, hasBody: body !== null, replayable: body === null || body.replayable };
-    if (!retryAllowed(route, facts, outcome)) return false;
+    if (grpcStatus >= 0 ? !grpcRetryAllowed(route, facts, grpcStatus) : !retryAllowed(route, facts, outcome)) return false;
     this.releaseRetry();
     if (!takeRetrySlot(route, this.cluster, this.host.state, this.host.stats)) return false;
     this.holdsRetry = true;

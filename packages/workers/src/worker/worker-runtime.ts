@@ -79,11 +79,15 @@ export class WorkerRuntime {
     this.control.onmessage = (ev) => this.onControl((ev as unknown as { data: ControlMessage }).data);
     process.on('uncaughtException', (err) => this.crash(err));
     try {
-      const strict = this.config.listeners.some((l) => l.protocol === 'http' && httpCodecOf(l) === 'http1-strict') ? await import('./strict-listener.js') : null;
+      const codecs = new Set(this.config.listeners.map((l) => (l.protocol === 'http' ? httpCodecOf(l) : null)));
+      const strict = codecs.has('http1-strict') ? await import('./strict-listener.js') : null;
+      const h2c = codecs.has('h2c') ? await import('../h2/h2c-listener.js') : null;
       for (const l of this.config.listeners) {
         if (l.protocol !== 'http') continue;
         const slot = this.snapshot.listenerSlots[l.name]!;
-        const listener: HttpListener = httpCodecOf(l) === 'http1-strict' ? new strict!.StrictHttpListener(l, slot, this) : new UwsHttpListener(loadUws(), l, slot, this);
+        const codec = httpCodecOf(l);
+        const listener: HttpListener =
+          codec === 'http1-strict' ? new strict!.StrictHttpListener(l, slot, this) : codec === 'h2c' ? new h2c!.H2cListener(l, slot, this) : new UwsHttpListener(loadUws(), l, slot, this);
         listener.filterChain = this.filters.chainFor(l.name, this.snapshot.filters?.[l.name], null);
         this.listeners.push(listener);
         await listener.listen();
