@@ -4,6 +4,7 @@
  * chunked otherwise, close-delimited for HTTP/1.0 clients) and orders pipelined responses.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { PeerIdentity } from '@pillion/core';
 import type { Downstream } from './downstream.js';
 
@@ -23,12 +24,20 @@ export class NodeDownstream implements Downstream {
   closeAfter = false;
   /** The verified client certificate of the request's TLS connection; null without one. */
   identity: PeerIdentity | null = null;
+  /**
+   * Body chunks are copied before the socket gets them. A relayed chunk is a view of the upstream
+   * connection's read buffer, which the next read (of any upstream connection in the worker)
+   * overwrites; a plain socket that cannot write at once queues the caller's memory as it is. A TLS
+   * socket encrypts what it is given before write() returns, so its chunks need no copy.
+   */
+  private readonly copy: boolean;
 
   constructor(
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
     readonly remoteAddress: string,
   ) {
+    this.copy = (req.socket as Socket & { encrypted?: boolean }).encrypted !== true;
     res.once('close', this.onClose.bind(this));
     res.on('drain', this.onDrain.bind(this));
   }
@@ -98,14 +107,14 @@ export class NodeDownstream implements Downstream {
   write(chunk: Buffer | string): boolean {
     this.writeHead(-1);
     this.offset += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    return this.res.write(chunk);
+    return this.res.write(this.owned(chunk));
   }
 
   end(body?: Buffer | string, closeConnection?: boolean): void {
     if (closeConnection) this.closeAfter = true;
     if (!this.headWritten) this.writeHead(body === undefined ? 0 : typeof body === 'string' ? Buffer.byteLength(body) : body.length);
     this.ended = true;
-    this.res.end(body);
+    this.res.end(body === undefined ? body : this.owned(body));
   }
 
   endWithoutBody(reportedContentLength?: number, closeConnection?: boolean): void {
@@ -122,12 +131,16 @@ export class NodeDownstream implements Downstream {
     this.offset += n;
     if (this.offset >= totalSize) {
       this.ended = true;
-      this.res.end(n ? chunk : undefined);
+      this.res.end(n ? this.owned(chunk) : undefined);
       return [true, true];
     }
     // Node takes every byte (buffering what the socket cannot take yet) and reports backpressure.
-    const ok = n === 0 ? true : this.res.write(chunk);
+    const ok = n === 0 ? true : this.res.write(this.owned(chunk));
     return [ok, false];
+  }
+
+  private owned(chunk: Buffer | string): Buffer | string {
+    return this.copy && typeof chunk !== 'string' ? Buffer.from(chunk) : chunk;
   }
 
   getWriteOffset(): number {
