@@ -129,6 +129,7 @@ class Client implements UpstreamExchange {
   }
   onInformational(): void {}
   onResponseBody(): void {}
+  onResponseTrailers(): void {}
   onResponseComplete(): void {
     this.done = true;
   }

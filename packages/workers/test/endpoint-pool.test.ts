@@ -112,6 +112,7 @@ class Holder implements UpstreamExchange {
   onResponseHead(): void {}
   onInformational(_s: number, _h: HeaderList): void {}
   onResponseBody(): void {}
+  onResponseTrailers(): void {}
   onResponseComplete(): void {
     this.done = true;
   }

@@ -9,6 +9,8 @@
  * A new endpoint starts HEALTH_UNKNOWN (not chosen unless the cluster is in panic) and its first
  * result settles it at once, as Envoy treats a host's first check; after that the thresholds apply.
  *
+ * Checks speak the cluster's `protocol` (HTTP/2 for h2c, h2 and auto; gRPC checks always).
+ *
  * A cluster with `tls` is checked over TLS with its own settings: the checker keeps one ClusterTls
  * (one secure context) per cluster, rebuilt from each snapshot's material, so a rotated client
  * certificate or CA is used by the next check.
@@ -25,10 +27,12 @@ import {
   stepPackedThreshold,
   type ClusterConfig,
   type SharedState,
+  type UpstreamProtocol,
 } from '@pillion/core';
 import type { Logger } from '../logger.js';
 import type { RuntimeSnapshot } from '../messages.js';
 import { ClusterTls } from '../worker/worker-tls.js';
+import { alpnOf } from './health-probe-h2.js';
 import { runProbe, type ProbeResult, type ProbeSpec } from './health-probe.js';
 
 type HealthCheckConfig = NonNullable<ClusterConfig['health_check']>;
@@ -56,10 +60,18 @@ interface Target {
   stopped: boolean;
 }
 
-/** `tls`: the cluster's TLS, when it has some. */
-export function probeSpecOf(hc: HealthCheckConfig, tls?: ClusterTls): ProbeSpec {
-  if (hc.http) return { kind: 'http', path: hc.http.path, host: hc.http.host, statuses: parseExpectedStatuses(hc.http.expected_statuses), tls };
-  return { kind: 'tcp', tls };
+/**
+ * `tls`: the cluster's TLS, when it has some; `protocol`: the cluster's, which the HTTP check speaks
+ * and whose ALPN a TLS handshake offers.
+ */
+export function probeSpecOf(hc: HealthCheckConfig, tls?: ClusterTls, protocol: UpstreamProtocol = 'http1'): ProbeSpec {
+  if (hc.http) return { kind: 'http', path: hc.http.path, host: hc.http.host, statuses: parseExpectedStatuses(hc.http.expected_statuses), tls, protocol };
+  if (hc.grpc) {
+    // Config validation refuses a gRPC check on an http1 cluster; were one to get here, it speaks the HTTP/2 its TLS allows.
+    const h2 = protocol === 'http1' ? (tls ? 'h2' : 'h2c') : protocol;
+    return { kind: 'grpc', service: hc.grpc.service, authority: hc.grpc.authority, protocol: h2, tls };
+  }
+  return { kind: 'tcp', tls, alpn: alpnOf(protocol) };
 }
 
 export class HealthChecker {
@@ -101,10 +113,10 @@ export class HealthChecker {
       }
       const tls = this.clusterTls(c.name, c.config, snapshot);
       if (tls) tlsSeen.add(c.name);
-      const spec = probeSpecOf(hc, tls);
+      const spec = probeSpecOf(hc, tls, c.config.protocol);
       for (const e of c.endpoints) {
-        // A change of the cluster's TLS settings restarts its checks; new material alone does not.
-        const signature = JSON.stringify([c.slot, e.address, e.port, hc, c.config.tls]);
+        // A change of the cluster's TLS settings or protocol restarts its checks; new material alone does not.
+        const signature = JSON.stringify([c.slot, e.address, e.port, hc, c.config.tls, c.config.protocol]);
         wanted.set(e.slot, { cluster: c.name, clusterSlot: c.slot, slot: e.slot, key: e.key, address: e.address, port: e.port, config: hc, spec, signature });
       }
     }
