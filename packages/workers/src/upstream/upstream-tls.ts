@@ -26,6 +26,11 @@ export interface TlsDialOptions {
    * owner can then reset the TCP connection, which a TLSSocket cannot do itself.
    */
   socket?: Socket;
+  /**
+   * The application protocols to offer by ALPN instead of the cluster's `tls.alpn` (HTTP/2 pools offer
+   * `h2`, and `http/1.1` too for protocol auto); the one chosen is the TLSSocket's `alpnProtocol`.
+   */
+  alpn?: readonly string[];
 }
 
 export class EndpointTls {
@@ -68,6 +73,7 @@ export class EndpointTls {
     options.host = dial.host;
     options.port = dial.port;
     if (dial.socket) options.socket = dial.socket;
+    if (dial.alpn) options.ALPNProtocols = [...dial.alpn];
     if (dial.onread) options.onread = dial.onread;
     if (dial.allowHalfOpen) (options as { allowHalfOpen?: boolean }).allowHalfOpen = true;
     const started = performance.now();

@@ -17,6 +17,7 @@ import {
   HEALTH_UNKNOWN,
   OUTLIER_EJECTED,
   usesHash,
+  type ClusterConfig,
   type ClusterLbConfig,
   type LbConfig,
   type LbEndpoint,
@@ -27,6 +28,8 @@ import {
 } from '@pillion/core';
 import type { ClusterSnapshot, EndpointSnapshot } from '../messages.js';
 import { EndpointPool } from '../upstream/endpoint-pool.js';
+import { H2SessionPool } from '../upstream/h2-session-pool.js';
+import type { ManagedPool } from '../upstream/managed-pool.js';
 import type { EndpointTls } from '../upstream/upstream-tls.js';
 import type { ClusterTls } from './worker-tls.js';
 import { poolLimits, poolTuning } from './pool-options.js';
@@ -40,7 +43,8 @@ export interface UpstreamEndpoint {
   readonly address: string;
   readonly port: number;
   readonly zone: string;
-  readonly pool: EndpointPool;
+  /** HTTP/1.1 connections (EndpointPool) or HTTP/2 sessions (H2SessionPool), by the cluster's protocol. */
+  readonly pool: ManagedPool;
   /** TLS to the endpoint (its pool's), for the HTTP pool and TCP connections alike; null: plaintext. */
   readonly tls: EndpointTls | null;
 }
@@ -110,10 +114,11 @@ export class ClusterRuntime implements PickSource {
     this.random = options.random ?? Math.random;
     this.now = options.now ?? Date.now;
     const c = snapshot.config;
-    // Pools are kept across snapshots, except when the cluster's TLS settings changed: connections
-    // made with the old ones (or in plaintext) must not serve it. New material alone keeps them.
-    const sameTls = previous !== undefined && JSON.stringify(previous.snapshot.config.tls) === JSON.stringify(c.tls);
-    const reuse = new Map(sameTls ? previous.endpoints.map((e) => [e.key, e]) : []);
+    // Pools are kept across snapshots, except when the cluster's TLS settings or its protocol changed:
+    // connections made with the old ones (or in plaintext) must not serve it. New material alone keeps them.
+    const wire = (x: typeof c) => JSON.stringify([x.tls, x.protocol, x.http2]);
+    const sameWire = previous !== undefined && wire(previous.snapshot.config) === wire(c);
+    const reuse = new Map(sameWire ? previous.endpoints.map((e) => [e.key, e]) : []);
     const tlsOf = options.tls;
     const name = snapshot.name;
     const tls = c.tls === undefined ? null : () => tlsOf?.(name);
@@ -123,24 +128,25 @@ export class ClusterRuntime implements PickSource {
         old.pool.setLimits(poolLimits(c));
         return old.zone === e.zone ? old : { ...old, zone: e.zone };
       }
-      const pool = new EndpointPool(
-        {
-          host: e.address,
-          port: e.port,
-          endpointSlot: e.slot,
-          clusterSlot: snapshot.slot,
-          maxConnections: c.pool.max_connections_per_endpoint,
-          connectTimeoutMs: c.connect_timeout,
-          idleTimeoutMs: c.pool.idle_timeout,
-          maxRequestsPerConnection: c.pool.max_requests_per_connection,
-          maxResponseHeadBytes,
-          ...poolLimits(c),
-          ...poolTuning(c, e.address, e.port),
-          tls,
-        },
-        state,
-        stats,
-      );
+      const options = {
+        host: e.address,
+        port: e.port,
+        endpointSlot: e.slot,
+        clusterSlot: snapshot.slot,
+        maxConnections: c.pool.max_connections_per_endpoint,
+        connectTimeoutMs: c.connect_timeout,
+        idleTimeoutMs: c.pool.idle_timeout,
+        maxRequestsPerConnection: c.pool.max_requests_per_connection,
+        maxResponseHeadBytes,
+        ...poolLimits(c),
+        ...poolTuning(c, e.address, e.port),
+        tls,
+      };
+      const protocol = c.protocol;
+      const pool: ManagedPool =
+        protocol === 'http1'
+          ? new EndpointPool(options, state, stats)
+          : new H2SessionPool({ ...options, protocol, http2: h2Options(c.http2) }, state, stats);
       pool.warm(); // a new endpoint (or a new worker): open its connections before requests need them
       return { slot: e.slot, key: e.key, address: e.address, port: e.port, zone: e.zone, pool, tls: pool.tls };
     });
@@ -227,8 +233,18 @@ export class ClusterRuntime implements PickSource {
   }
 
   /** Pools of endpoints that the next runtime no longer has. */
-  retiredPools(next: ClusterRuntime | undefined): EndpointPool[] {
+  retiredPools(next: ClusterRuntime | undefined): ManagedPool[] {
     const kept = new Set(next?.endpoints.map((e) => e.pool));
     return this.endpoints.filter((e) => !kept.has(e.pool)).map((e) => e.pool);
   }
+}
+
+/** A cluster's `http2` block as an HTTP/2 pool applies it. */
+function h2Options(h: ClusterConfig['http2']) {
+  return {
+    maxConcurrentStreams: h.max_concurrent_streams,
+    sessionsPerEndpoint: h.sessions_per_endpoint,
+    keepaliveIntervalMs: h.keepalive_interval ?? 0,
+    keepaliveTimeoutMs: h.keepalive_timeout,
+  };
 }

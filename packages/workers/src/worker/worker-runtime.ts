@@ -7,7 +7,7 @@ import { SharedState, httpCodecOf, type Config, type StatsWriter } from '@pillio
 import { createAccessLogger, createLogger, type Logger } from '../logger.js';
 import { CONTROL_CHANNEL, STATUS_CHANNEL, type ControlMessage, type RuntimeSnapshot, type ServeTask, type StatusMessage } from '../messages.js';
 import { loadUws } from '../uws.js';
-import type { EndpointPool } from '../upstream/endpoint-pool.js';
+import type { ManagedPool } from '../upstream/managed-pool.js';
 import { ClusterRuntime } from './cluster-runtime.js';
 import type { HttpListener } from './http-listener.js';
 import { UwsHttpListener } from './uws-listener.js';
@@ -171,7 +171,7 @@ export class WorkerRuntime {
   }
 
   /** Pools of removed endpoints, waiting for the requests still queued on them to get a connection. */
-  private readonly retiring = new Set<EndpointPool>();
+  private readonly retiring = new Set<ManagedPool>();
   private retireTimer: NodeJS.Timeout | null = null;
 
   /**
@@ -179,7 +179,7 @@ export class WorkerRuntime {
    * close. A pool still connecting for queued requests is left alone until they have a connection,
    * because a closed pool drops a connection that completes and would leave them waiting.
    */
-  private retire(pool: EndpointPool): void {
+  private retire(pool: ManagedPool): void {
     if (pool.pending === 0) {
       pool.closeIdle();
       return;
