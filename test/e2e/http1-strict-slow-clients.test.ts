@@ -74,7 +74,7 @@ function slowGet(path: string, stallMs: number): Promise<string> {
       const all = Buffer.concat(parts);
       const headEnd = all.indexOf('\r\n\r\n');
       const head = all.subarray(0, headEnd).toString('latin1');
-      let rest = all.subarray(headEnd + 4);
+      let rest: Buffer = all.subarray(headEnd + 4);
       if (/transfer-encoding: chunked/i.test(head)) rest = dechunk(rest);
       resolve(createHash('sha256').update(rest).digest('hex'));
     });

@@ -344,7 +344,7 @@ function buildSchemas(z: typeof Zod) {
       max_concurrent_streams: int(1, 10_000).default(100),
       /** Flow-control window of each stream (SETTINGS_INITIAL_WINDOW_SIZE): what a client may send before the proxy reads. */
       initial_window_size: int(65_535, 2 ** 31 - 1).default(256 * 1024),
-      /** Largest request header block (SETTINGS_MAX_HEADER_LIST_SIZE); unset: limits.max_request_headers_bytes. */
+      /** Largest request header block, :path included (SETTINGS_MAX_HEADER_LIST_SIZE); unset: limits.max_request_headers_bytes + limits.max_uri_bytes. */
       max_header_list_size: int(1024, 1024 * 1024).optional(),
       /** A PING this often on a connection; one not answered within the interval closes it. Unset: no pings. */
       keepalive_interval: duration().optional(),

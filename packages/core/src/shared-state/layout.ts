@@ -132,7 +132,7 @@ export const LISTENER_STATS = [
   'h2_resets_by_client', // streams the client reset before they were answered
   'h2_reset_flood_closed', // connections closed for resetting streams faster than http2.max_resets_per_10s
   'h2_goaways_sent', // GOAWAY sent on drain or idle timeout
-  'h2_protocol_errors', // connections that broke the protocol (invalid frames, flow control, header blocks over the limit)
+  'h2_protocol_errors', // connections closed for breaking the protocol (invalid frames, flow control, CONTINUATION floods)
   'h2_ping_timeouts', // connections closed because a keep-alive PING went unanswered
   // gRPC responses by grpc-status (from the response's trailers, or its head when trailers-only)
   'grpc_status_0', 'grpc_status_1', 'grpc_status_2', 'grpc_status_3', 'grpc_status_4', 'grpc_status_5', 'grpc_status_6',

@@ -8,9 +8,9 @@
  * - A gRPC response (content-type application/grpc...) is sent with `waitForTrailers`, and its
  *   trailers (grpc-status, grpc-message) follow the last DATA frame; a response without trailers to
  *   send ends with an empty DATA frame instead.
- * - `write`/`tryEnd` hand every byte to the stream and report its backpressure; 'drain' calls the
- *   onWritable handler with the write offset, as uWS does. Flow control toward the client is
- *   HTTP/2's own: the stream buffers no more than its window lets through.
+ * - `write`/`tryEnd` hand every byte to the stream (a copy, see owned()) and report its backpressure;
+ *   'drain' calls the onWritable handler with the write offset, as uWS does. Flow control toward the
+ *   client is HTTP/2's own: the stream buffers no more than its window lets through.
  * - `close()` resets the stream (INTERNAL_ERROR): a response that failed after its head is never
  *   presented as complete. `end(body, true)` only ends this stream: other streams on the connection
  *   are not affected by one request's framing.
@@ -21,6 +21,17 @@ import type { Downstream } from '../worker/downstream.js';
 import { addH2Fields, isConnectionSpecific } from './h2-fields.js';
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * A copy of a body chunk for the stream to keep. An HTTP/2 stream holds on to what it is given until
+ * nghttp2 frames it (after the window opens, maybe much later), while relayed chunks are views of
+ * the upstream connection's read buffer, which the next read overwrites (uWS copies what it cannot
+ * send at once; Node's http2 does not).
+ */
+function owned(chunk: Buffer | string): Buffer | string {
+  return typeof chunk === 'string' ? chunk : Buffer.from(chunk);
+}
+
 const { NGHTTP2_INTERNAL_ERROR } = constants;
 
 export class H2Downstream implements Downstream {
@@ -137,7 +148,7 @@ export class H2Downstream implements Downstream {
   write(chunk: Buffer | string): boolean {
     if (!this.respond(-1, false)) return true;
     this.offset += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-    return this.stream.write(chunk);
+    return this.stream.write(owned(chunk));
   }
 
   end(body?: Buffer | string, _closeConnection?: boolean): void {
@@ -148,7 +159,7 @@ export class H2Downstream implements Downstream {
       if (!this.respond(n === 0 ? -1 : n, n === 0) || n === 0) return;
     } else if (this.stream.destroyed) return;
     this.offset += n;
-    this.stream.end(n ? body : undefined);
+    this.stream.end(n ? owned(body!) : undefined);
   }
 
   endWithoutBody(reportedContentLength?: number, _closeConnection?: boolean): void {
@@ -167,11 +178,11 @@ export class H2Downstream implements Downstream {
     this.offset += n;
     if (this.offset >= totalSize) {
       this.ended = true;
-      this.stream.end(n ? chunk : undefined);
+      this.stream.end(n ? owned(chunk) : undefined);
       return [true, true];
     }
     // The stream takes every byte (buffering what flow control holds back) and reports backpressure.
-    const ok = n === 0 ? true : this.stream.write(chunk);
+    const ok = n === 0 ? true : this.stream.write(owned(chunk));
     return [ok, false];
   }
 

@@ -137,7 +137,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   perListener('h2_streams_reset_by_client_total', 'HTTP/2 streams the client reset before they were answered (their upstream requests are cancelled).', 'counter', 'h2_resets_by_client');
   perListener('h2_reset_flood_closed_total', 'HTTP/2 connections closed for resetting streams faster than http2.max_resets_per_10s (rapid reset, CVE-2023-44487).', 'counter', 'h2_reset_flood_closed');
   perListener('h2_goaways_sent_total', 'HTTP/2 GOAWAY frames sent on drain or idle timeout.', 'counter', 'h2_goaways_sent');
-  perListener('h2_protocol_errors_total', 'HTTP/2 connections closed for a protocol error (invalid frames, flow control, header blocks over max_header_list_size).', 'counter', 'h2_protocol_errors');
+  perListener('h2_protocol_errors_total', 'HTTP/2 connections closed for a protocol error (invalid frames, flow control, CONTINUATION floods). A header block over max_header_list_size resets only its stream and is not counted here.', 'counter', 'h2_protocol_errors');
   perListener('h2_ping_timeouts_total', 'HTTP/2 connections closed because a keep-alive PING went unanswered.', 'counter', 'h2_ping_timeouts');
   add('grpc_responses_total', 'gRPC responses by grpc-status name (MISSING: no grpc-status, or the stream failed).', 'counter', () =>
     Object.entries(src.snapshot().listenerSlots).flatMap(([listener, ls]) => {

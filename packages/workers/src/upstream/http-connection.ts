@@ -315,6 +315,11 @@ export class HttpConnection implements ResponseHandler, UpstreamStream {
     if (reusable) this.state = ConnState.Idle;
     else this.socket.destroy();
     ex?.onResponseComplete();
-    if (reusable) this.pool.release(this);
+    if (reusable) {
+      // The exchange may have paused reading for a slow client in the read that also completed the
+      // response; it has let go of the connection since, so nothing else would resume it.
+      this.socket.resume();
+      this.pool.release(this);
+    }
   }
 }

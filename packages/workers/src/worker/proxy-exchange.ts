@@ -129,7 +129,7 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
       res.onData(this.onRequestData.bind(this));
     }
     this.upstreamHead = { method, target: choice.target, headers };
-    this.requestId = forwardRequestHeaders(headers, route, this.clientAddress, headers.get('host') ?? '', listener, this.peer);
+    this.requestId = forwardRequestHeaders(headers, route, this.clientAddress, headers.get('host') ?? '', listener, this.peer, versionMinor >= H2_NO_BODY);
     const upstream = (this.upstream = new UpstreamAttempts(this, listener.runtime, route, cluster, method, headers, this.clientAddress));
     let timeout = route.config.timeout ?? listener.config.timeouts.request;
     if (this.grpc) {
