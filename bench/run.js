@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { USAGE, parseBenchArgs } from './lib/args.js';
 import { baselineFamilies, prepareBaseline, resolveCommit, twinVariant } from './lib/baseline.js';
 import { startChild } from './lib/child.js';
+import { h2loadVersion } from './lib/h2-load.js';
 import { machineInfo } from './lib/machine.js';
 import { renderMarkdown, renderTable } from './lib/report-markdown.js';
 import { updateReadme } from './lib/readme-summary.js';
@@ -168,6 +169,7 @@ async function main() {
       }
     }
     versions.autocannon = packageVersion('autocannon');
+    versions.h2load = await h2loadVersion();
     versions['uWebSockets.js (upstream)'] = packageVersion('uWebSockets.js');
     // Each twin from the baseline build runs right after the peer it mirrors.
     for (const v of selected) {

@@ -1,6 +1,7 @@
 // Ports and readiness.
 import net from 'node:net';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -45,9 +46,41 @@ export function getStatus(url, options = {}) {
 }
 
 /**
- * Polls `url` until it answers 200 (https: with a certificate from `ca`, when given).
+ * Status code of one GET over cleartext HTTP/2 with prior knowledge (h2c, as h2load speaks it), or null
+ * when the connection or the stream fails: for listeners that speak only HTTP/2.
+ * @param {string} url an http:// URL
+ * @returns {Promise<number | null>}
+ */
+export function h2Status(url) {
+  return new Promise((resolve) => {
+    const u = new URL(url);
+    const session = http2.connect(u.origin);
+    /** @param {number | null} status */
+    const done = (status) => {
+      clearTimeout(timer);
+      session.destroy();
+      resolve(status);
+    };
+    const timer = setTimeout(() => done(null), 2000);
+    session.once('error', () => done(null));
+    const req = session.request({ ':method': 'GET', ':path': `${u.pathname}${u.search}` });
+    /** @type {number | null} */
+    let status = null;
+    req.once('response', (headers) => {
+      status = Number(headers[':status']);
+    });
+    req.once('error', () => done(null));
+    req.resume();
+    // A stream reset after the head is no answer either.
+    req.once('close', () => done(req.rstCode === http2.constants.NGHTTP2_NO_ERROR ? status : null));
+  });
+}
+
+/**
+ * Polls `url` until it answers 200 (https: with a certificate from `ca`, when given; with `h2`, over
+ * cleartext HTTP/2 with prior knowledge).
  * @param {string} url
- * @param {{ timeoutMs?: number, exited?: Promise<unknown>, what?: string, output?: () => string, ca?: string }} [options]
+ * @param {{ timeoutMs?: number, exited?: Promise<unknown>, what?: string, output?: () => string, ca?: string, h2?: boolean }} [options]
  */
 export async function waitFor200(url, options = {}) {
   const deadline = Date.now() + (options.timeoutMs ?? 15_000);
@@ -58,7 +91,7 @@ export async function waitFor200(url, options = {}) {
   let last = null;
   while (Date.now() < deadline) {
     if (dead) break;
-    last = await getStatus(url, { ca: options.ca });
+    last = options.h2 ? await h2Status(url) : await getStatus(url, { ca: options.ca });
     if (last === 200) return;
     await sleep(50);
   }

@@ -95,7 +95,7 @@ export function renderReadmeSummary(res) {
   const dates = scenarios.map((s) => s.date).filter(Boolean).sort();
   const when = dates.length ? `${dates[0].slice(0, 16).replace('T', ' ')} UTC` : '';
   return [
-    `Measured ${when} on ${res.machine?.cpu ?? 'this machine'} (${res.machine?.cores ?? '?'} cores) by \`pnpm bench\`; ratios are to nginx with the same worker count (\`-N\` = workers). Every column, the other scenarios (WASM filter cost, cold start, failover, TCP) and the method: [docs/benchmarks.md](docs/benchmarks.md).`,
+    `Measured ${when} on ${res.machine?.cpu ?? 'this machine'} (${res.machine?.cores ?? '?'} cores) by \`pnpm bench\`; ratios are to nginx with the same worker count (\`-N\` = workers). Every column, the other scenarios (WASM filter cost, cold start, failover, TCP, HTTP/2) and the method: [docs/benchmarks.md](docs/benchmarks.md).`,
     '',
     ...lines,
     '',

@@ -19,6 +19,9 @@ export const fmtDate = (iso) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
  */
 export function describeLoad(load, tls = false) {
   const body = load.bodyBytes ? `, ${fmtInt(load.bodyBytes)}-byte body` : '';
+  if (load.streams) {
+    return `${load.method ?? 'GET'} ${load.path}${body} over cleartext HTTP/2 (h2load), ${load.connections} connections × ${load.streams} concurrent streams`;
+  }
   return `${load.method ?? 'GET'} ${load.path}${body}${tls ? ' over HTTPS' : ''}, ${load.connections} connections, pipelining ${load.pipelining ?? 1}`;
 }
 
@@ -31,6 +34,16 @@ export const TLS_METHOD =
   'the bench\'s own loop for new connections); it offers no session and no ALPN and does not verify the certificate ' +
   'during the load (once per peer after the rounds it does, and the notes say what was negotiated). Its TLS work ' +
   'competes with the peers for the same cores.';
+
+/** The Method bullet for runs with HTTP/2 scenarios (their load has `streams`). */
+export const H2_METHOD =
+  '- HTTP/2 scenarios (`h2-to-http1`, `h2-to-h2`): the load is h2load (nghttp2), not autocannon: cleartext HTTP/2 with prior knowledge, ' +
+  'one client thread, a fixed number of requests per run sized from the peer\'s last rate to last about the run\'s seconds, because ' +
+  'h2load\'s timing mode does not count refused connections or streams lost with a connection as failed. errors are the requests not ' +
+  'answered 2xx (h2load\'s `failed`, which holds `errored` and `timeout`, plus 3xx); the notes sum them over every run. p50/p99 come from ' +
+  'h2load\'s per-request log, load gen CPU is the h2load process. One worker each: Pillion\'s listener `codec: h2c`, nginx `listen http2`, ' +
+  'HAProxy `bind proto h2`; to an HTTP/2 upstream Pillion\'s cluster `protocol: h2c`, HAProxy `server proto h2`, nginx `grpc_pass` ' +
+  '(its only HTTP/2 client), each row with its own HTTP/2 upstream (nginx, one worker, a fixed 13-byte answer).';
 
 /**
  * What a peer's probe found, e.g. ` (found: accessLogOff=true)`.
@@ -160,6 +173,7 @@ export function renderMarkdown(res) {
         ]
       : []),
     ...(res.scenarios.some((s) => s.tls) ? [TLS_METHOD] : []),
+    ...(res.scenarios.some((s) => s.load.streams) ? [H2_METHOD] : []),
     '',
     `> ${sharedCpuNote(m.cores)}`,
     '',

@@ -8,6 +8,7 @@
  * @property {'GET' | 'POST' | 'PUT'} [method]
  * @property {number} [bodyBytes]   size of the request body, sent on every request
  * @property {number} [pipelining]
+ * @property {number} [streams]     HTTP/2 scenarios: concurrent streams per connection (h2load `-m`)
  */
 
 /**
@@ -46,6 +47,8 @@
  * @property {LoadSpec} load
  * @property {boolean} [tls]            the peers serve HTTPS with the bench's certificate (lib/tls-certs.js), so the
  *   load speaks TLS; peer kinds without TLS support are left out by the scenario's `peers` or `variants`
+ * @property {{ upstream: 'http1' | 'h2c' }} [http2]  the peers serve cleartext HTTP/2 with prior knowledge (h2c) and
+ *   speak `upstream` to the upstream; the load is h2load (lib/h2-load.js), so such a scenario has its own `measure` and `warm`
  * @property {string[]} [peers]         peer kinds it applies to (default: all installed)
  * @property {(config: PillionConfig) => PillionConfig} [pillionConfig]  adjusts Pillion's config (filters, pools)
  * @property {(ctx: MeasureContext, scenario: Scenario) => Promise<Sample>} [measure]  replaces the autocannon run

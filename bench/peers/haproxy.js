@@ -1,6 +1,7 @@
 // HAProxy from the machine's packages, configured like Pillion: N threads, HTTP mode,
 // connections to the upstream kept alive and shared (`http-reuse always`). For a TLS scenario
-// the frontend serves HTTPS with the bench's certificate.
+// the frontend serves HTTPS with the bench's certificate; for an HTTP/2 one it serves cleartext
+// HTTP/2 (`proto h2`), and the server line speaks HTTP/2 too when the upstream does.
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { capture, findBinary } from '../lib/binaries.js';
@@ -11,8 +12,10 @@ import { benchCertificates } from '../lib/tls-certs.js';
 /**
  * With `tls`, the frontend serves HTTPS: `bundleFile` holds the certificate and its key (HAProxy's
  * `crt`), TLS 1.2 and 1.3 (Pillion's default `min_version`), OpenSSL's default ciphers and curves.
+ * With `http2`, the bind speaks HTTP/2 with prior knowledge (`proto h2`), and with `upstream: 'h2c'`
+ * so does the server (its streams multiplexed over shared connections, `http-reuse always`).
  * @param {{ port: number, upstream: { host: string, port: number }, workers: number,
- *           tls?: { bundleFile: string } }} o
+ *           tls?: { bundleFile: string }, http2?: { upstream: 'http1' | 'h2c' } }} o
  * @returns {string}
  */
 export function haproxyConfig(o) {
@@ -30,11 +33,11 @@ defaults
   timeout http-keep-alive 60s
 
 frontend web
-  bind 127.0.0.1:${o.port}${o.tls ? ` ssl crt ${o.tls.bundleFile} ssl-min-ver TLSv1.2` : ''}
+  bind 127.0.0.1:${o.port}${o.tls ? ` ssl crt ${o.tls.bundleFile} ssl-min-ver TLSv1.2` : ''}${o.http2 ? ' proto h2' : ''}
   default_backend up
 
 backend up
-  server up1 ${o.upstream.host}:${o.upstream.port}
+  server up1 ${o.upstream.host}:${o.upstream.port}${o.http2?.upstream === 'h2c' ? ' proto h2' : ''}
 `;
 }
 
@@ -54,11 +57,11 @@ const haproxy = {
     const bin = /** @type {string} */ (findBinary('haproxy'));
     const cfg = path.join(ctx.dir, 'haproxy.cfg');
     const tls = ctx.scenario.tls ? benchCertificates() : undefined;
-    writeFileSync(cfg, haproxyConfig({ ...ctx, tls }));
+    writeFileSync(cfg, haproxyConfig({ ...ctx, tls, http2: ctx.scenario.http2 }));
     const child = startChild(bin, ['-db', '-f', cfg]);
     const url = `${tls ? 'https' : 'http'}://127.0.0.1:${ctx.port}`;
     try {
-      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'haproxy', ca: tls?.ca });
+      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'haproxy', ca: tls?.ca, h2: ctx.scenario.http2 !== undefined });
     } catch (err) {
       await child.stop('SIGKILL');
       throw err;

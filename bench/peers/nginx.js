@@ -1,6 +1,8 @@
 // nginx from the machine's packages, configured like Pillion: N worker processes on a
 // SO_REUSEPORT listener, upstream keep-alive, bodies streamed rather than spooled to disk.
-// For a TLS scenario the listener serves HTTPS with the bench's certificate.
+// For a TLS scenario the listener serves HTTPS with the bench's certificate; for an HTTP/2 one
+// it serves cleartext HTTP/2 (`listen ... http2`, nginx 1.22's syntax; 1.25.1 moved it to
+// `http2 on;`) and reaches an HTTP/2 upstream through grpc_pass, nginx's only HTTP/2 client.
 import { chmodSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { capture, findBinary } from '../lib/binaries.js';
@@ -11,8 +13,12 @@ import { benchCertificates } from '../lib/tls-certs.js';
 /**
  * With `tls`, the listener serves HTTPS: that certificate, TLS 1.2 and 1.3 (Pillion's default
  * `min_version`), OpenSSL's default ciphers and curves, nginx's default session settings.
+ * With `http2`, the listener speaks HTTP/2 with prior knowledge only (nginx 1.22 answers an
+ * HTTP/1.1 request there with an HTTP/2 frame); `upstream: 'h2c'` proxies with `grpc_pass`, which
+ * forwards any HTTP/2 request (a plain GET included) but sends one request per upstream connection
+ * at a time: the `keepalive` connections are reused, not multiplexed.
  * @param {{ dir: string, port: number, upstream: { host: string, port: number }, workers: number,
- *           tls?: { certFile: string, keyFile: string } }} o
+ *           tls?: { certFile: string, keyFile: string }, http2?: { upstream: 'http1' | 'h2c' } }} o
  * @returns {string}
  */
 export function nginxConfig(o) {
@@ -23,6 +29,8 @@ export function nginxConfig(o) {
     ssl_certificate_key ${o.tls.keyFile};
     ssl_protocols TLSv1.2 TLSv1.3;`
     : '';
+  const grpc = `
+      grpc_pass grpc://up;`;
   return `daemon off;
 master_process on;
 worker_processes ${o.workers};
@@ -52,10 +60,10 @@ http {
   }
 
   server {
-    listen 127.0.0.1:${o.port}${o.tls ? ' ssl' : ''} reuseport;
+    listen 127.0.0.1:${o.port}${o.tls ? ' ssl' : ''}${o.http2 ? ' http2' : ''} reuseport;
     client_max_body_size 0;${tls}
 
-    location / {
+    location / {${o.http2?.upstream === 'h2c' ? grpc : `
       proxy_pass http://up;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
@@ -63,7 +71,7 @@ http {
       proxy_request_buffering off;
       proxy_buffer_size 16k;
       proxy_buffers 16 16k;
-      proxy_max_temp_file_size 0;
+      proxy_max_temp_file_size 0;`}
     }
   }
 }
@@ -89,11 +97,11 @@ const nginx = {
     chmodSync(ctx.dir, 0o755);
     const conf = path.join(ctx.dir, 'nginx.conf');
     const tls = ctx.scenario.tls ? benchCertificates() : undefined;
-    writeFileSync(conf, nginxConfig({ ...ctx, tls }));
+    writeFileSync(conf, nginxConfig({ ...ctx, tls, http2: ctx.scenario.http2 }));
     const child = startChild(bin, ['-e', path.join(ctx.dir, 'error.log'), '-p', ctx.dir, '-c', conf]);
     const url = `${tls ? 'https' : 'http'}://127.0.0.1:${ctx.port}`;
     try {
-      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'nginx', ca: tls?.ca });
+      await waitFor200(`${url}/`, { exited: child.exited, output: child.output, what: 'nginx', ca: tls?.ca, h2: ctx.scenario.http2 !== undefined });
     } catch (err) {
       await child.stop('SIGKILL');
       throw err;

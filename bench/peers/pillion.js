@@ -111,7 +111,7 @@ export const pillionKind = (name, codec, tree) => ({
     const wait = { exited: child.exited, output: child.output, timeoutMs: 30_000 };
     try {
       await waitFor200(`http://127.0.0.1:${adminPort}/ready`, { ...wait, what: 'pillion /ready' });
-      await waitFor200(`${url}/`, { ...wait, what: 'pillion', ca: tls?.ca });
+      await waitFor200(`${url}/`, { ...wait, what: 'pillion', ca: tls?.ca, h2: ctx.scenario.http2 !== undefined });
     } catch (err) {
       await child.stop('SIGKILL');
       throw err;
