@@ -11,12 +11,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { measureH2load } from '../../bench/lib/h2-load.js';
 import { startH2Upstream } from '../../bench/lib/h2-upstream.js';
-import { findProgram, requirePrograms } from './programs.js';
+import { requirePrograms } from './programs.js';
 
 requirePrograms();
-if (!findProgram('h2load')) {
-  throw new Error('The bench HTTP/2 interop test needs `h2load`. Install the Debian package (as root): apt-get update && apt-get install -y nghttp2-client');
-}
 
 const LOAD = { connections: 2, streams: 5, path: '/' };
 const servers: http2.Http2Server[] = [];

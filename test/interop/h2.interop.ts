@@ -23,13 +23,10 @@ import { metricSum, startPillion, type PillionProcess } from '../helpers/pillion
 import { freePorts } from '../helpers/ports.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { startNginx, type Nginx } from './nginx.js';
-import { findProgram, requirePrograms } from './programs.js';
+import { requirePrograms } from './programs.js';
 
 const bins = requirePrograms();
-const h2load = findProgram('h2load');
-if (h2load === null) {
-  throw new Error('The HTTP/2 interop tests need `h2load`, not found on PATH. Install the Debian package (as root): apt-get update && apt-get install -y nghttp2-client');
-}
+const h2load = bins.h2load;
 
 let dir: string;
 let caFile: string;
@@ -71,7 +68,7 @@ interface H2loadResult {
 
 /** h2load over h2c (its default for http:// URIs), parsed from its summary lines. */
 async function runH2load(url: string, n: number, clients: number, streams: number): Promise<H2loadResult> {
-  const r = await run(h2load!, ['-n', String(n), '-c', String(clients), '-m', String(streams), url], 180_000);
+  const r = await run(h2load, ['-n', String(n), '-c', String(clients), '-m', String(streams), url], 180_000);
   const output = `${r.stdout}\n${r.stderr}`;
   if (r.code !== 0) throw new Error(`h2load exited ${r.code}:\n${output}`);
   const req = /^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout$/m.exec(r.stdout);

@@ -5,11 +5,12 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-/** Debian package names; each package installs the program of the same name. */
-export const PROGRAMS = ['curl', 'nginx', 'openssl'] as const;
-export type Program = (typeof PROGRAMS)[number];
+/** The programs, each with the Debian package that installs it. */
+export const PACKAGES = { curl: 'curl', nginx: 'nginx', openssl: 'openssl', h2load: 'nghttp2-client' } as const;
+export type Program = keyof typeof PACKAGES;
+export const PROGRAMS = Object.keys(PACKAGES) as Program[];
 
-export const APT_LINE = `apt-get install -y --no-install-recommends ${PROGRAMS.join(' ')}`;
+export const APT_LINE = `apt-get install -y --no-install-recommends ${Object.values(PACKAGES).join(' ')}`;
 
 /** PATH, then the sbin directories (Debian puts nginx in /usr/sbin, which a non-root PATH often lacks). */
 function searchDirs(): string[] {
