@@ -166,12 +166,18 @@ export function rssSettled(readings, rule) {
   return hi - Math.min(...last) <= Math.max(rule.floorKiB, hi * rule.share);
 }
 
-export const IDLE_RULE = { everyMs: 100, window: 5, floorKiB: 256, share: 0.01, timeoutMs: 5000 };
+/**
+ * minMs: a Node process holds its start-up heap until V8's memory reducer runs, about 8 s after
+ * start (a plateau, then 10 MB less for Pillion with one worker; measured with
+ * `node scripts/footprint.js --settle 2,5,8,12`, and gone with `--no-memory-reducer`). Readings
+ * before minMs do not count as settled, so every peer is read as it idles, not as it started.
+ */
+export const IDLE_RULE = { everyMs: 100, window: 5, floorKiB: 256, share: 0.01, minMs: 10_000, timeoutMs: 15_000 };
 
 /**
  * The idle footprint of a process tree that has just started: VmRSS summed over the tree,
- * read every `everyMs` until `window` readings in a row agree (see rssSettled), or until
- * `timeoutMs`, when the last reading is taken as it is.
+ * read every `everyMs` until, `minMs` or more after the call, `window` readings in a row agree
+ * (see rssSettled), or until `timeoutMs`, when the last reading is taken as it is.
  * @param {number} root
  * @param {typeof IDLE_RULE} [rule]
  * @returns {Promise<{ rssKiB: number | null, settled: boolean, afterMs: number }>}
@@ -184,8 +190,8 @@ export async function idleRssKiB(root, rule = IDLE_RULE) {
     const kib = rssOfKiB(processTree(root));
     if (kib === null) return { rssKiB: null, settled: false, afterMs: Math.round(performance.now() - t0) };
     readings.push(kib);
-    const settled = rssSettled(readings, rule);
     const afterMs = Math.round(performance.now() - t0);
+    const settled = afterMs >= (rule.minMs ?? 0) && rssSettled(readings, rule);
     if (settled || afterMs >= rule.timeoutMs) return { rssKiB: kib, settled, afterMs };
     await new Promise((resolve) => setTimeout(resolve, rule.everyMs));
   }
