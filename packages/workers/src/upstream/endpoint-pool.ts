@@ -22,6 +22,7 @@
  */
 import { backoffDelay, type SharedState, type StatsWriter } from '@pillion/core';
 import { ConnState, HttpConnection } from './http-connection.js';
+import { enterConnection, enterPending, leaveConnection, leavePending, reportWarm } from './pool-breakers.js';
 import type { PoolRejection, UpstreamExchange, UpstreamPool } from './upstream-exchange.js';
 import { EndpointTls, type ClusterTlsSource } from './upstream-tls.js';
 import { WarmupProbe, type WarmupCheck } from './warmup-probe.js';
@@ -181,16 +182,8 @@ export class EndpointPool implements UpstreamPool {
     const o = this.opts;
     // Pending requests are counted across workers; add first, then check, so two workers cannot both
     // take the last place.
-    if (this.state.addCluster(o.clusterSlot, 'rq_pending', 1) >= o.clusterMaxPending) {
-      this.state.addCluster(o.clusterSlot, 'rq_pending', -1);
-      this.stats.cluster(o.clusterSlot, 'cb_reject_max_pending_requests', 1);
-      return 'max_pending_requests';
-    }
-    if (this.state.addEndpoint(o.endpointSlot, 'rq_pending', 1) >= o.endpointMaxPending) {
-      this.leavePending();
-      this.stats.cluster(o.clusterSlot, 'cb_reject_max_pending_requests', 1);
-      return 'max_pending_requests';
-    }
+    const refused = enterPending(this.state, this.stats, o);
+    if (refused !== null) return refused;
     this.waiting.push({ exchange, isHead });
     // Open a connection for this waiter unless enough are already on their way.
     if (this.connecting < this.waiting.length && this.all.size < o.maxConnections && !this.open() && this.all.size === 0) {
@@ -369,9 +362,7 @@ export class EndpointPool implements UpstreamPool {
   private setWarm(warm: boolean): void {
     if (this.reportedWarm === warm) return;
     this.reportedWarm = warm;
-    this.state.addEndpoint(this.opts.endpointSlot, 'warm_pools', warm ? 1 : -1);
-    // The balancer weighs endpoints by warmth: make every worker rebuild.
-    this.state.addCluster(this.opts.clusterSlot, 'membership_generation', 1);
+    reportWarm(this.state, this.opts, warm);
   }
 
   // ---------------------------------------------------------------- shutdown
@@ -420,22 +411,13 @@ export class EndpointPool implements UpstreamPool {
   }
 
   private leavePending(): void {
-    this.state.addCluster(this.opts.clusterSlot, 'rq_pending', -1);
-    this.state.addEndpoint(this.opts.endpointSlot, 'rq_pending', -1);
+    leavePending(this.state, this.opts);
   }
 
   /** Opens a connection unless the connection breakers are full; returns whether it did. */
   private open(forWarmup = false): boolean {
     const o = this.opts;
-    if (this.state.addCluster(o.clusterSlot, 'cx_active', 1) >= o.clusterMaxConnections) {
-      this.state.addCluster(o.clusterSlot, 'cx_active', -1);
-      return false;
-    }
-    if (this.state.addEndpoint(o.endpointSlot, 'cx_active', 1) >= o.endpointMaxConnections) {
-      this.state.addEndpoint(o.endpointSlot, 'cx_active', -1);
-      this.state.addCluster(o.clusterSlot, 'cx_active', -1);
-      return false;
-    }
+    if (!enterConnection(this.state, o)) return false;
     const conn = new HttpConnection(this, o.host, o.port, o.connectTimeoutMs);
     conn.forWarmup = forWarmup;
     // Each connection gets its own deadline within +-10% of the age limit, so connections opened
@@ -449,8 +431,7 @@ export class EndpointPool implements UpstreamPool {
 
   private forget(conn: HttpConnection): void {
     if (!this.all.delete(conn)) return;
-    this.state.addEndpoint(this.opts.endpointSlot, 'cx_active', -1);
-    this.state.addCluster(this.opts.clusterSlot, 'cx_active', -1);
+    leaveConnection(this.state, this.opts);
   }
 
   private armSweep(): void {

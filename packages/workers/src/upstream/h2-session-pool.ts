@@ -37,6 +37,7 @@ import { H2Session, SessionState } from './h2-session.js';
 import { H2Stream } from './h2-stream.js';
 import { Http1Lease } from './http1-lease.js';
 import type { ManagedPool } from './managed-pool.js';
+import { enterConnection, enterPending, leaveConnection, leavePending, reportWarm } from './pool-breakers.js';
 import type { PoolRejection, UpstreamExchange } from './upstream-exchange.js';
 import { EndpointTls } from './upstream-tls.js';
 
@@ -189,16 +190,8 @@ export class H2SessionPool implements ManagedPool {
     }
     const o = this.opts;
     // Added first, then checked, so two workers cannot both take the last place.
-    if (this.state.addCluster(o.clusterSlot, 'rq_pending', 1) >= o.clusterMaxPending) {
-      this.state.addCluster(o.clusterSlot, 'rq_pending', -1);
-      this.stats.cluster(o.clusterSlot, 'cb_reject_max_pending_requests', 1);
-      return 'max_pending_requests';
-    }
-    if (this.state.addEndpoint(o.endpointSlot, 'rq_pending', 1) >= o.endpointMaxPending) {
-      this.leavePending();
-      this.stats.cluster(o.clusterSlot, 'cb_reject_max_pending_requests', 1);
-      return 'max_pending_requests';
-    }
+    const refused = enterPending(this.state, this.stats, o);
+    if (refused !== null) return refused;
     this.waiting.push({ exchange, isHead });
     if (!this.openForWaiters() && this.sessions.length === 0) {
       // Other workers hold every session the breaker allows and this worker has none that could take
@@ -303,15 +296,7 @@ export class H2SessionPool implements ManagedPool {
   /** Opens a session unless the connection breakers are full; returns whether it did. */
   private open(forWarmup: boolean): boolean {
     const o = this.opts;
-    if (this.state.addCluster(o.clusterSlot, 'cx_active', 1) >= o.clusterMaxConnections) {
-      this.state.addCluster(o.clusterSlot, 'cx_active', -1);
-      return false;
-    }
-    if (this.state.addEndpoint(o.endpointSlot, 'cx_active', 1) >= o.endpointMaxConnections) {
-      this.state.addEndpoint(o.endpointSlot, 'cx_active', -1);
-      this.state.addCluster(o.clusterSlot, 'cx_active', -1);
-      return false;
-    }
+    if (!enterConnection(this.state, o)) return false;
     const s = new H2Session(this, forWarmup);
     if (o.maxConnectionAgeMs > 0) {
       s.ageDeadline = this.clock.now() + o.maxConnectionAgeMs * (0.9 + 0.2 * this.random());
@@ -352,8 +337,7 @@ export class H2SessionPool implements ManagedPool {
     const i = this.sessions.indexOf(s);
     if (i === -1) return;
     this.sessions.splice(i, 1);
-    this.state.addEndpoint(this.opts.endpointSlot, 'cx_active', -1);
-    this.state.addCluster(this.opts.clusterSlot, 'cx_active', -1);
+    leaveConnection(this.state, this.opts);
     if (failure !== null) {
       this.stats.cluster(this.opts.clusterSlot, 'upstream_connect_failures', 1);
       this.stats.endpoint(this.opts.endpointSlot, 'connect_failures', 1);
@@ -477,9 +461,7 @@ export class H2SessionPool implements ManagedPool {
   private setWarm(warm: boolean): void {
     if (this.reportedWarm === warm) return;
     this.reportedWarm = warm;
-    this.state.addEndpoint(this.opts.endpointSlot, 'warm_pools', warm ? 1 : -1);
-    // The balancer weighs endpoints by warmth: make every worker rebuild.
-    this.state.addCluster(this.opts.clusterSlot, 'membership_generation', 1);
+    reportWarm(this.state, this.opts, warm);
   }
 
   // ---------------------------------------------------------------- idle sessions and age
@@ -570,7 +552,6 @@ export class H2SessionPool implements ManagedPool {
   }
 
   private leavePending(): void {
-    this.state.addCluster(this.opts.clusterSlot, 'rq_pending', -1);
-    this.state.addEndpoint(this.opts.endpointSlot, 'rq_pending', -1);
+    leavePending(this.state, this.opts);
   }
 }
