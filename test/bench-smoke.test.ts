@@ -151,7 +151,7 @@ describe('/proc parsing', () => {
     expect(got.readings).toBeGreaterThan(1);
     expect(got.meanKiB).toBeGreaterThan(10_000);
     expect(got.peakKiB).toBeGreaterThanOrEqual(got.meanKiB!);
-    const idle = await idleRssKiB(process.pid, { everyMs: 10, window: 3, floorKiB: 1 << 20, share: 0, timeoutMs: 1000 });
+    const idle = await idleRssKiB(process.pid, { everyMs: 10, window: 3, floorKiB: 1 << 20, share: 0, minMs: 0, timeoutMs: 1000 });
     expect(idle).toMatchObject({ settled: true });
     expect(idle.rssKiB).toBeGreaterThan(10_000);
   });

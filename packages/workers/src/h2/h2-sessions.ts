@@ -48,6 +48,8 @@ export class H2Sessions {
   /** The identity of the TLS connection being handed over (see accept). */
   private pendingIdentity: PeerIdentity | null = null;
   private draining = false;
+  /** Streams open on every connection: a drain waits for them to close, trailers sent. */
+  openStreams = 0;
 
   constructor(private readonly listener: HttpListener) {
     this.server = createServer(serverOptions(listener.config));
@@ -115,6 +117,7 @@ export class H2Sessions {
     }
     this.stats.listener(l.slot, 'h2_streams', 1);
     s.open++;
+    this.openStreams++;
     if (s.idleTimer !== null) {
       clearTimeout(s.idleTimer);
       s.idleTimer = null;
@@ -136,6 +139,8 @@ export class H2Sessions {
 
   private onStreamClose(s: SessionState, d: H2Downstream): void {
     s.open--;
+    this.openStreams--;
+    this.listener.streamClosed();
     if (!d.ended && d.stream.rstCode !== NGHTTP2_NO_ERROR) {
       // The client reset a stream it had not had its answer to.
       this.stats.listener(this.listener.slot, 'h2_resets_by_client', 1);

@@ -29,6 +29,10 @@ export class H2cListener extends HttpListener {
     this.h2.update(config);
   }
 
+  protected override openStreams(): number {
+    return this.h2.openStreams;
+  }
+
   clientAddress(res: Downstream): string {
     return (res as H2Downstream).remoteAddress;
   }

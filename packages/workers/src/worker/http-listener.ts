@@ -7,6 +7,7 @@
 import { RouteTable, type Config, type ForwardClientCertMode, type HttpListenerConfig, type PeerIdentity, type RequestLimits, type SharedState, type StatsWriter } from '@pillion/core';
 import { DrainWaiter } from '../drain-waiter.js';
 import type { Logger } from '../logger.js';
+import type { ListenerTracing } from '../tracing/listener-tracing.js';
 import type { FilterChain } from '../wasm/index.js';
 import type { ClusterRuntime } from './cluster-runtime.js';
 import type { Downstream } from './downstream.js';
@@ -28,6 +29,8 @@ export abstract class HttpListener {
   config: HttpListenerConfig;
   readonly slot: number;
   routes: RouteTable;
+  /** The statistics slot of each route, by route index (empty: routes are not counted); set with `routes`. */
+  routeSlots: readonly number[] = [];
   requestLimits: RequestLimits;
   maxBodyBytes: number;
   readonly stats: StatsWriter;
@@ -35,6 +38,8 @@ export abstract class HttpListener {
   accessSample: number;
   /** The listener's WASM filters; null when it has none (the request path then skips them entirely). */
   filterChain: FilterChain | null = null;
+  /** Tracing settings; null when tracing is off (the request path then skips it with this one check). */
+  tracing: ListenerTracing | null = null;
   /** Exchanges in flight on this listener in this worker. */
   active = 0;
   /** The codec aborts a pending request when another arrives on its connection: see startDeferred. */
@@ -44,7 +49,7 @@ export abstract class HttpListener {
   secure: boolean;
   /** What becomes of `x-forwarded-client-cert` (sanitize on a listener without TLS: a client never injects it). */
   forwardClientCert: ForwardClientCertMode;
-  private readonly drainWaiter = new DrainWaiter(() => this.active);
+  private readonly drainWaiter = new DrainWaiter(() => this.active + this.openStreams());
 
   constructor(
     config: HttpListenerConfig,
@@ -110,7 +115,21 @@ export abstract class HttpListener {
     this.drainWaiter.check();
   }
 
-  /** Resolves when no exchange is in flight, or after `timeoutMs`; returns how many were still open. */
+  /**
+   * HTTP/2 streams still open on the listener's connections. A stream outlives its exchange: the
+   * exchange is done once the response is handed over, while the stream still sends what flow
+   * control held back and, for gRPC, the trailers. A drain waits for those too.
+   */
+  protected openStreams(): number {
+    return 0;
+  }
+
+  /** An HTTP/2 stream closed (see openStreams). */
+  streamClosed(): void {
+    this.drainWaiter.check();
+  }
+
+  /** Resolves when no exchange (or HTTP/2 stream) is in flight, or after `timeoutMs`; returns how many were still open. */
   idle(timeoutMs: number): Promise<number> {
     return this.drainWaiter.wait(timeoutMs);
   }

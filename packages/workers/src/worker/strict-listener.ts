@@ -292,6 +292,10 @@ export class StrictHttpListener extends HttpListener {
     if (c.current === null && c.waiting.length === 0) this.writeRefusal(c);
   }
 
+  protected override openStreams(): number {
+    return this.h2?.openStreams ?? 0;
+  }
+
   clientAddress(res: Downstream): string {
     // Both downstream kinds (HTTP/1.1 and HTTP/2 streams) keep the client's address and identity.
     return (res as NodeDownstream).remoteAddress;
