@@ -3,6 +3,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { StatsJson } from './stats-json.js';
 
 /** What `GET /metrics` reads; made on the first scrape, so a process nobody scrapes never loads prom-client. */
 export type MetricsRegistry = Pick<Registry, 'metrics' | 'contentType'>;
@@ -11,6 +12,8 @@ export interface AdminHandlers {
   ready(): { ready: boolean; reason: string };
   config(): unknown;
   clusters(): unknown;
+  /** `GET /stats`, and the data of the status page at `GET /`. */
+  stats(): StatsJson | Promise<StatsJson>;
   drain(): void;
   /** Test-only fault switch; undefined unless PILLION_TEST_FAULTS=1. */
   crashWorker?: (thread: number) => boolean;
@@ -68,6 +71,13 @@ export class AdminServer {
     const url = new URL(req.url ?? '/', 'http://admin');
     const route = `${req.method} ${url.pathname}`;
     switch (route) {
+      case 'GET /': {
+        const [page, stats] = await Promise.all([import('./status-page.js'), this.handlers.stats()]);
+        res.writeHead(200, page.PAGE_HEADERS).end(page.statusPage(stats));
+        return;
+      }
+      case 'GET /stats':
+        return send(res, 200, await this.handlers.stats());
       case 'GET /ready': {
         const r = this.handlers.ready();
         res.writeHead(r.ready ? 200 : 503, { 'content-type': 'text/plain' }).end(`${r.reason}\n`);

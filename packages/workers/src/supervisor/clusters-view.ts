@@ -14,9 +14,48 @@ interface EndpointRef {
 }
 
 /** Names of the failure-rate breaker's phases, by their number in SharedState. */
-const BREAKER_PHASES = ['closed', 'open', 'half-open'];
+const BREAKER_PHASES = ['closed', 'open', 'half-open'] as const;
 
-export function clustersView(state: SharedState, snapshot: RuntimeSnapshot, draining: readonly DrainingEndpoint[], now = Date.now()): unknown {
+/** One endpoint in `GET /clusters` (and in `GET /stats`). */
+export interface EndpointView {
+  address: string;
+  port: number;
+  zone: string;
+  state: 'active' | 'draining';
+  weight: number;
+  effective_weight: number;
+  health: {
+    active: 'unchecked' | 'unknown' | 'unhealthy' | 'healthy';
+    passive: 'unchecked' | 'ejected' | 'ok';
+    ejected: boolean;
+    ejected_until: string | null;
+    ejection_remaining_ms: number;
+    times_ejected: number;
+    consecutive_5xx: number;
+    consecutive_gateway_failure: number;
+  };
+  active_requests: number;
+  active_connections: number;
+  warm_connections: number;
+  warm: boolean | null;
+  failure_breaker: (typeof BREAKER_PHASES)[number] | null;
+  requests_total: number;
+  connect_failures_total: number;
+}
+
+/** One cluster in `GET /clusters`. */
+export interface ClusterView {
+  name: string;
+  lb_policy: string;
+  local_zone: string | undefined;
+  active_requests: number;
+  active_connections: number;
+  ejected_endpoints: number;
+  outlier_ejections_total: number;
+  endpoints: EndpointView[];
+}
+
+export function clustersView(state: SharedState, snapshot: RuntimeSnapshot, draining: readonly DrainingEndpoint[], now = Date.now()): ClusterView[] {
   return snapshot.clusters.map((c) => ({
     name: c.name,
     lb_policy: c.config.lb.policy,
@@ -32,7 +71,7 @@ export function clustersView(state: SharedState, snapshot: RuntimeSnapshot, drai
   }));
 }
 
-function endpointView(state: SharedState, c: ClusterSnapshot, e: EndpointRef, now: number, removed: boolean): unknown {
+function endpointView(state: SharedState, c: ClusterSnapshot, e: EndpointRef, now: number, removed: boolean): EndpointView {
   const s = state;
   const health = s.endpoint(e.slot, 'health');
   const ejected = (health & HEALTH_EJECTED) !== 0;

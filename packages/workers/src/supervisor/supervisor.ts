@@ -143,6 +143,10 @@ export class Supervisor {
         ready: () => this.readiness(),
         config: () => this.config,
         clusters: () => clustersView(this.state, this.snapshot, this.sweeper.drainingEndpoints),
+        stats: () =>
+          import('./stats-json.js').then((m) =>
+            m.statsJson({ state: this.state, snapshot: this.snapshot, draining: this.sweeper.drainingEndpoints, workers: this.workers, workersRunning: this.listening.size }),
+          ),
         drain: () => void this.drain('admin'),
         crashWorker: this.faults ? (t) => this.crashWorker(t) : undefined,
         putEndpoints: (cluster, body) => this.putEndpoints(cluster, body),
