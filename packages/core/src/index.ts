@@ -9,6 +9,7 @@
  * - resilience: health thresholds, outlier detection, breakers, backoff, retries, slow start
  * - shared-state: the layout of the memory every thread shares, and the slot allocator
  * - tls: peer identities from certificates, x-forwarded-client-cert, the ClientHello's server name
+ * - tracing: trace context propagation (W3C, B3), ids, head sampling, the OTLP JSON encoding
  */
 export * from './config/index.js';
 export * from './routes/index.js';
@@ -17,3 +18,4 @@ export * from './http/index.js';
 export * from './resilience/index.js';
 export * from './lb/index.js';
 export * from './tls/index.js';
+export * from './tracing/index.js';

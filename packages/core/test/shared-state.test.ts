@@ -15,7 +15,7 @@ import {
 import { SharedState } from '../src/shared-state/shared-state.js';
 import { SlotAllocator } from '../src/shared-state/slot-allocator.js';
 
-const cap = { maxClusters: 3, maxEndpoints: 5, maxListeners: 2, maxThreads: 3 };
+const cap = { maxClusters: 3, maxEndpoints: 5, maxListeners: 2, maxThreads: 3, maxRoutes: 4 };
 
 describe('SharedState layout', () => {
   it('gives every coordination field its own Int32 and every statistic its own Float64', () => {
@@ -84,7 +84,7 @@ describe('SharedState layout', () => {
     expect(r.listenerStatsAt).toBe(r.durationAt + cap.maxListeners * (DURATION_BUCKETS.length + 2));
     expect(r.clusterStatsAt).toBe(r.listenerStatsAt + cap.maxListeners * LISTENER_STATS.length);
     expect(r.endpointStatsAt).toBe(r.clusterStatsAt + cap.maxClusters * CLUSTER_STATS.length);
-    expect(l.rowLength).toBe(r.endpointStatsAt + cap.maxEndpoints * ENDPOINT_STATS.length);
+    expect(r.routeRequestsAt).toBe(r.endpointStatsAt + cap.maxEndpoints * ENDPOINT_STATS.length);
     expect(l.byteLength).toBe((l.statsAt + l.rowLength * cap.maxThreads) * 8);
     expect((l.endpointTimesAt * 8) % 8).toBe(0);
     expect(l.endpointTimesAt * 2).toBeGreaterThanOrEqual(l.int32Length);

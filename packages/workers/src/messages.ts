@@ -71,6 +71,8 @@ export interface RuntimeSnapshot {
   config: Config;
   listenerSlots: Record<string, number>;
   clusters: ClusterSnapshot[];
+  /** HTTP listener name → the statistics slot of each of its routes, by route index. */
+  routeSlots?: Record<string, number[]>;
   /** Listener name → its filter chain, in order. */
   filters?: Record<string, FilterSpec[]>;
   /** Certificates and keys of TLS listeners and clusters. */

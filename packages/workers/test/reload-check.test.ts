@@ -36,6 +36,7 @@ describe('what a reload may change', () => {
     ['a removed listener needs a restart', (d) => d.listeners.pop(), ['listeners']],
     ['workers need a restart', (d) => (d.workers = 3), ['workers']],
     ['capacity needs a restart', (d) => (d.capacity = { max_endpoints: 10 }), ['capacity.max_endpoints']],
+    ['route capacity needs a restart', (d) => (d.capacity = { max_routes: 10 }), ['capacity.max_routes']],
     ['worker heap limits need a restart', (d) => (d.worker_heap = { young_generation_mb: 32 }), ['worker_heap.young_generation_mb']],
     ['the admin port needs a restart', (d) => (d.admin.port = 9902), ['admin.port']],
   ])('%s', (_name, change, paths) => {

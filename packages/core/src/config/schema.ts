@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import type { z as Zod } from 'zod';
 import { parseDuration } from './duration.js';
 import { FORWARD_CLIENT_CERT_MODES } from '../tls/xfcc.js';
+import { PROPAGATION_FORMATS } from '../tracing/propagation.js';
 
 const DURATION_HELP = 'must be a duration like 250ms, 5s, 1m or a number of milliseconds';
 
@@ -66,7 +67,7 @@ function isPrime(n: number): boolean {
 
 export const CIRCUIT_BREAKER_DEFAULTS = { max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3 } as const;
 
-export const CAPACITY_DEFAULTS = { max_clusters: 64, max_endpoints: 1024, max_listeners: 32 } as const;
+export const CAPACITY_DEFAULTS = { max_clusters: 64, max_endpoints: 1024, max_listeners: 32, max_routes: 256 } as const;
 
 /**
  * V8 heap limits of each worker thread, in MiB (0 = V8's own default). The young generation is where
@@ -336,6 +337,55 @@ function buildSchemas(z: typeof Zod) {
       if (t.alpn.some((p) => p !== 'http/1.1')) ctx.addIssue({ code: 'custom', path: ['alpn'], message: 'only http/1.1 may be listed here: for HTTP/2 set the cluster\'s protocol (h2, or auto to let ALPN decide)' });
     });
 
+  // ---------------------------------------------------------------- tracing
+
+  const propagation = z.array(oneOf(PROPAGATION_FORMATS)).min(1, 'must name at least one format');
+  const sampleRatio = z.number({ error: expected('a number') }).min(0, 'must be >= 0').max(1, 'must be <= 1');
+
+  const tracing = z.strictObject({
+    /** Trace context formats read from requests and written to the upstream: w3c (traceparent, tracestate), b3 (b3 and X-B3-*). */
+    propagation: propagation.default(['w3c']),
+    sampling: z
+      .strictObject({
+        /** Share of requests without a caller's decision that are sampled, 0..1; a caller's decision is followed. */
+        ratio: sampleRatio.default(0.01),
+        /** Also export the proxy's spans of unsampled requests that ended in an error (5xx, abort). */
+        errors: z.boolean().default(true),
+      })
+      .prefault({}),
+    otlp: z
+      .strictObject({
+        /** OTLP/HTTP traces endpoint spans are POSTed to as JSON. */
+        endpoint: z
+          .string({ error: expected('a URL') })
+          .refine((s) => /^https?:\/\//.test(s) && URL.canParse(s), 'must be an http:// or https:// URL')
+          .default('http://127.0.0.1:4318/v1/traces'),
+        /** Extra request fields of every export (an API key, say). */
+        headers: z.record(headerName, headerValue).default({}),
+        /** An export not answered within this is abandoned and counted as failed. */
+        timeout: duration('10s').refine((ms) => ms > 0, 'must be more than 0'),
+        batch: z
+          .strictObject({
+            /** Spans each worker holds for export at most; more are dropped and counted. */
+            max_queue: int(1, 1_000_000).default(2048),
+            /** Spans in one export request; a full batch is sent without waiting for the interval. */
+            max_batch: int(1, 100_000).default(512),
+            /** How often a worker sends what it holds. */
+            interval: duration('1s').refine((ms) => ms > 0, 'must be more than 0'),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    /** The service.name resource attribute of exported spans. */
+    service_name: z.string({ error: expected('a string') }).min(1, 'must not be empty').default('pillion'),
+  });
+
+  /** A listener's own propagation and sampling; unset fields come from the top-level tracing block. */
+  const listenerTracing = z.strictObject({
+    propagation: propagation.optional(),
+    sampling: z.strictObject({ ratio: sampleRatio.optional(), errors: z.boolean().optional() }).optional(),
+  });
+
   // ---------------------------------------------------------------- listeners
 
   const listenerHttp2 = z
@@ -375,6 +425,8 @@ function buildSchemas(z: typeof Zod) {
     tls: httpListenerTls.optional(),
     /** HTTP/2 settings (codec h2c, and TLS listeners that offer h2). */
     http2: listenerHttp2,
+    /** Overrides of the top-level tracing block for this listener (which must be set). */
+    tracing: listenerTracing.optional(),
   });
 
   const tcpListener = z.strictObject({
@@ -574,6 +626,8 @@ function buildSchemas(z: typeof Zod) {
           max_clusters: int(1, 4096).default(CAPACITY_DEFAULTS.max_clusters),
           max_endpoints: int(1, 65_536).default(CAPACITY_DEFAULTS.max_endpoints),
           max_listeners: int(1, 1024).default(CAPACITY_DEFAULTS.max_listeners),
+          /** Routes with statistics of their own: distinct (listener, route name) pairs, all HTTP listeners together. */
+          max_routes: int(1, 65_536).default(CAPACITY_DEFAULTS.max_routes),
         })
         .prefault({}),
       /** V8 heap limits of each worker thread; fixed for the life of the process. */
@@ -587,6 +641,8 @@ function buildSchemas(z: typeof Zod) {
         .prefault({}),
       listeners: z.array(listener).min(1, 'must have at least one listener'),
       clusters: z.array(cluster).default([]),
+      /** Distributed tracing (spans exported over OTLP/HTTP); off when absent. */
+      tracing: tracing.optional(),
     })
     // Cross-references run even when other fields are invalid, so every problem is reported in one pass;
     // the document may then be half-parsed, hence the defensive reads.
@@ -619,9 +675,10 @@ export function endpointSchema(): Schemas['endpoint'] {
 }
 
 interface LooseDoc {
+  tracing?: unknown;
   listeners?: unknown;
   clusters?: unknown;
-  capacity?: { max_clusters?: unknown; max_endpoints?: unknown; max_listeners?: unknown };
+  capacity?: { max_clusters?: unknown; max_endpoints?: unknown; max_listeners?: unknown; max_routes?: unknown };
 }
 type Loose = Record<string, unknown>;
 const list = (v: unknown): Loose[] => (Array.isArray(v) ? v.map((x) => (x && typeof x === 'object' ? (x as Loose) : {})) : []);
@@ -714,6 +771,9 @@ function crossCheck(c: LooseDoc, ctx: Zod.RefinementCtx): void {
         });
       }
     }
+    if (l.tracing !== undefined && c.tracing === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['listeners', i, 'tracing'], message: 'overrides the top-level tracing block, which is not set (tracing is off without it)' });
+    }
     const tls = l.tls && typeof l.tls === 'object' ? (l.tls as Loose) : null;
     if (tls !== null) {
       const names = new Map<string, number>();
@@ -733,6 +793,9 @@ function crossCheck(c: LooseDoc, ctx: Zod.RefinementCtx): void {
   if (listeners.length > maxListeners) ctx.addIssue({ code: 'custom', path: ['listeners'], message: `has ${listeners.length} listeners, more than capacity.max_listeners (${maxListeners})` });
   const endpoints = clusters.reduce((n, cl) => n + list(cl.endpoints).length, 0);
   if (endpoints > maxEndpoints) ctx.addIssue({ code: 'custom', path: ['clusters'], message: `has ${endpoints} endpoints, more than capacity.max_endpoints (${maxEndpoints})` });
+  const maxRoutes = num(c.capacity?.max_routes, CAPACITY_DEFAULTS.max_routes);
+  const routes = listeners.reduce((n, l) => n + (l.protocol === 'http' ? list(l.routes).length : 0), 0);
+  if (routes > maxRoutes) ctx.addIssue({ code: 'custom', path: ['listeners'], message: `has ${routes} HTTP routes, more than capacity.max_routes (${maxRoutes})` });
 }
 
 export type ConfigInput = Zod.input<Schemas['config']>;
@@ -748,3 +811,4 @@ export type FilterConfig = HttpListenerConfig['filters'][number];
 export type LbConfig = ClusterConfig['lb'];
 export type ListenerTlsConfig = NonNullable<HttpListenerConfig['tls']> | NonNullable<TcpListenerConfig['tls']>;
 export type ClusterTlsConfig = NonNullable<ClusterConfig['tls']>;
+export type TracingConfig = NonNullable<Config['tracing']>;

@@ -22,6 +22,7 @@ export const HEADER_FIELDS = [
   'max_threads',
   'config_generation',
   'draining',
+  'max_routes',
 ] as const;
 
 /** Per-cluster coordination fields (Int32, Atomics). */
@@ -139,6 +140,10 @@ export const LISTENER_STATS = [
   'grpc_status_7', 'grpc_status_8', 'grpc_status_9', 'grpc_status_10', 'grpc_status_11', 'grpc_status_12', 'grpc_status_13',
   'grpc_status_14', 'grpc_status_15', 'grpc_status_16',
   'grpc_status_missing', // a gRPC request whose response carried no grpc-status (or the stream failed)
+  // tracing (the top-level tracing block)
+  'trace_spans_exported', // spans the OTLP receiver accepted
+  'trace_spans_dropped', // spans lost: the export queue was full, or their export failed
+  'trace_export_failures', // export requests that failed (connection, timeout, non-2xx) with spans of this listener
 ] as const;
 
 
@@ -169,10 +174,43 @@ export const CLUSTER_STATS = [
   'upstream_h2_refused_streams', // streams the endpoint refused unprocessed (REFUSED_STREAM, or above a GOAWAY's last stream)
   'upstream_h2_ping_timeouts', // sessions closed because a keep-alive PING went unanswered
   'upstream_h2_session_errors', // sessions lost to a protocol or socket error
+  // retries started, by what failed (they add up to 'retries'); see RETRY_REASONS
+  'retry_connect_failure',
+  'retry_reset',
+  'retry_refused',
+  'retry_timeout',
+  'retry_status',
+  'retry_grpc_status',
 ] as const;
 
+/** Why a retry was started: the label of pillion_retries_by_reason_total, in the order of the retry_* cluster stats. */
+export const RETRY_REASONS = ['connect-failure', 'reset', 'refused', 'timeout', 'status', 'grpc-status'] as const;
+export type RetryReason = (typeof RETRY_REASONS)[number];
+
 /** Per-endpoint statistics (Float64, per thread). */
-export const ENDPOINT_STATS = ['requests', 'connect_failures'] as const;
+export const ENDPOINT_STATS = [
+  'requests',
+  'connect_failures',
+  // attempts by how the endpoint answered, in CODE_CLASSES order (none: connect failure, reset or timeout)
+  'responses_none',
+  'responses_1xx',
+  'responses_2xx',
+  'responses_3xx',
+  'responses_4xx',
+  'responses_5xx',
+] as const;
+
+/**
+ * Latency histograms kept per cluster, each over DURATION_BUCKETS:
+ *  - upstream_first_byte: an attempt's request handed to a connection → its response head;
+ *  - upstream_duration: the same start → the response's last byte from the endpoint;
+ *  - pool_wait: the attempt asked its endpoint's pool → a connection (or stream) handed over.
+ */
+export const CLUSTER_HISTOGRAMS = ['upstream_first_byte', 'upstream_duration', 'pool_wait'] as const;
+export type ClusterHistogram = (typeof CLUSTER_HISTOGRAMS)[number];
+
+/** Float64 elements of one histogram: a count per DURATION_BUCKETS bound, the +Inf bucket, then the sum. */
+export const HISTOGRAM_LENGTH = DURATION_BUCKETS.length + 2;
 
 export type HeaderField = (typeof HEADER_FIELDS)[number];
 export type ClusterField = (typeof CLUSTER_FIELDS)[number];
@@ -185,16 +223,21 @@ export type ClusterStat = (typeof CLUSTER_STATS)[number];
 export const GRPC_STATUS_STATS: readonly ListenerStat[] = Array.from({ length: 17 }, (_, i) => `grpc_status_${i}` as ListenerStat);
 export type EndpointStat = (typeof ENDPOINT_STATS)[number];
 
+/** The cluster stat of each retry reason, in RETRY_REASONS order. */
+export const RETRY_REASON_STATS: readonly ClusterStat[] = RETRY_REASONS.map((r) => `retry_${r.replace('-', '_')}` as ClusterStat);
+
 export interface Capacities {
   maxClusters: number;
   maxEndpoints: number;
   maxListeners: number;
   /** Statistics rows: one per worker thread plus one for the supervisor. */
   maxThreads: number;
+  /** Routes with statistics of their own, over every listener (a slot per listener and route name). */
+  maxRoutes: number;
 }
 
 export const MAGIC = 0x50494c4c; // "PILL"
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 function indexOf<T extends readonly string[]>(list: T): { [K in T[number]]: number } {
   const out = {} as Record<string, number>;
@@ -209,6 +252,7 @@ export const ENDPOINT_TIME = indexOf(ENDPOINT_TIME_FIELDS);
 export const LISTENER_STAT = indexOf(LISTENER_STATS);
 export const CLUSTER_STAT = indexOf(CLUSTER_STATS);
 export const ENDPOINT_STAT = indexOf(ENDPOINT_STATS);
+export const CLUSTER_HISTOGRAM = indexOf(CLUSTER_HISTOGRAMS);
 
 /** Where each region starts, in elements of its own array type, and how big the buffer is. */
 export interface Layout {
@@ -232,6 +276,9 @@ export interface Layout {
     listenerStatsAt: number; // [listener][LISTENER_STATS]
     clusterStatsAt: number; // [cluster][CLUSTER_STATS]
     endpointStatsAt: number; // [endpoint][ENDPOINT_STATS]
+    routeRequestsAt: number; // [route][code class]
+    routeDurationAt: number; // [route][HISTOGRAM_LENGTH]
+    clusterHistogramsAt: number; // [cluster][CLUSTER_HISTOGRAMS][HISTOGRAM_LENGTH]
   };
   readonly byteLength: number;
 }
@@ -249,10 +296,13 @@ export function computeLayout(cap: Capacities): Layout {
   const classes = CODE_CLASSES.length;
   const requestsAt = 0;
   const durationAt = requestsAt + cap.maxListeners * (cap.maxClusters + 1) * classes;
-  const listenerStatsAt = durationAt + cap.maxListeners * (DURATION_BUCKETS.length + 2);
+  const listenerStatsAt = durationAt + cap.maxListeners * HISTOGRAM_LENGTH;
   const clusterStatsAt = listenerStatsAt + cap.maxListeners * LISTENER_STATS.length;
   const endpointStatsAt = clusterStatsAt + cap.maxClusters * CLUSTER_STATS.length;
-  const rowLength = endpointStatsAt + cap.maxEndpoints * ENDPOINT_STATS.length;
+  const routeRequestsAt = endpointStatsAt + cap.maxEndpoints * ENDPOINT_STATS.length;
+  const routeDurationAt = routeRequestsAt + cap.maxRoutes * classes;
+  const clusterHistogramsAt = routeDurationAt + cap.maxRoutes * HISTOGRAM_LENGTH;
+  const rowLength = clusterHistogramsAt + cap.maxClusters * CLUSTER_HISTOGRAMS.length * HISTOGRAM_LENGTH;
   const byteLength = (statsAt + rowLength * cap.maxThreads) * 8;
   return {
     cap,
@@ -264,7 +314,7 @@ export function computeLayout(cap: Capacities): Layout {
     endpointTimesAt,
     statsAt,
     rowLength,
-    row: { requestsAt, durationAt, listenerStatsAt, clusterStatsAt, endpointStatsAt },
+    row: { requestsAt, durationAt, listenerStatsAt, clusterStatsAt, endpointStatsAt, routeRequestsAt, routeDurationAt, clusterHistogramsAt },
     byteLength,
   };
 }

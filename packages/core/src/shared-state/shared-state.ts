@@ -7,6 +7,8 @@ import {
   BREAKER_BUCKETS,
   CLUSTER,
   CLUSTER_FIELDS,
+  CLUSTER_HISTOGRAM,
+  CLUSTER_HISTOGRAMS,
   CLUSTER_STAT,
   CLUSTER_STATS,
   CODE_CLASSES,
@@ -18,6 +20,8 @@ import {
   ENDPOINT_TIME,
   ENDPOINT_TIME_FIELDS,
   HEADER,
+  HEADER_FIELDS,
+  HISTOGRAM_LENGTH,
   LAYOUT_VERSION,
   LISTENER_STAT,
   LISTENER_STATS,
@@ -26,6 +30,7 @@ import {
   durationBucket,
   type Capacities,
   type ClusterField,
+  type ClusterHistogram,
   type ClusterStat,
   type EndpointField,
   type EndpointStat,
@@ -58,7 +63,8 @@ export class SharedState {
   }
 
   /** Allocates and initialises a new buffer. */
-  static create(cap: Capacities): SharedState {
+  static create(capacities: Omit<Capacities, 'maxRoutes'> & { maxRoutes?: number }): SharedState {
+    const cap: Capacities = { ...capacities, maxRoutes: capacities.maxRoutes ?? 0 };
     const layout = computeLayout(cap);
     const s = new SharedState(new SharedArrayBuffer(layout.byteLength), layout);
     s.setHeader('magic', MAGIC);
@@ -67,12 +73,13 @@ export class SharedState {
     s.setHeader('max_endpoints', cap.maxEndpoints);
     s.setHeader('max_listeners', cap.maxListeners);
     s.setHeader('max_threads', cap.maxThreads);
+    s.setHeader('max_routes', cap.maxRoutes);
     return s;
   }
 
   /** Wraps a buffer made by `create` in another thread. */
   static attach(buffer: SharedArrayBuffer): SharedState {
-    const head = new Int32Array(buffer, 0, 8);
+    const head = new Int32Array(buffer, 0, HEADER_FIELDS.length);
     if (head[HEADER.magic] !== MAGIC || head[HEADER.layout_version] !== LAYOUT_VERSION) {
       throw new Error('SharedState: buffer has an unknown layout');
     }
@@ -81,6 +88,7 @@ export class SharedState {
       maxEndpoints: head[HEADER.max_endpoints]!,
       maxListeners: head[HEADER.max_listeners]!,
       maxThreads: head[HEADER.max_threads]!,
+      maxRoutes: head[HEADER.max_routes]!,
     };
     return new SharedState(buffer, computeLayout(cap));
   }
@@ -195,8 +203,22 @@ export class SharedState {
     return this.sumRows(requestsOffset(this.layout, listener, cluster, codeClassIndex));
   }
   /** Cumulative counts per bucket (non-cumulative as stored; the caller accumulates), then sum and count. */
-  durationHistogram(listener: number): { buckets: number[]; sum: number; count: number } {
-    const base = this.layout.row.durationAt + listener * (DURATION_BUCKETS.length + 2);
+  durationHistogram(listener: number): Histogram {
+    return this.histogramAt(this.layout.row.durationAt + listener * HISTOGRAM_LENGTH);
+  }
+  /** Requests that matched a route (by its slot), by code class. */
+  routeRequests(route: number, codeClassIndex: number): number {
+    return this.sumRows(this.layout.row.routeRequestsAt + route * CODE_CLASSES.length + codeClassIndex);
+  }
+  /** Duration histogram of the requests that matched a route, like durationHistogram. */
+  routeDuration(route: number): Histogram {
+    return this.histogramAt(this.layout.row.routeDurationAt + route * HISTOGRAM_LENGTH);
+  }
+  /** One of a cluster's latency histograms, like durationHistogram. */
+  clusterHistogram(cluster: number, which: ClusterHistogram): Histogram {
+    return this.histogramAt(clusterHistogramOffset(this.layout, cluster, which));
+  }
+  private histogramAt(base: number): Histogram {
     const buckets: number[] = [];
     let count = 0;
     for (let b = 0; b <= DURATION_BUCKETS.length; b++) {
@@ -222,6 +244,17 @@ export class SharedState {
   }
 }
 
+/** Per-bucket counts (not cumulative; the last is +Inf), the sum of the observed values and their count. */
+export interface Histogram {
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
+function clusterHistogramOffset(layout: Layout, cluster: number, which: ClusterHistogram): number {
+  return layout.row.clusterHistogramsAt + (cluster * CLUSTER_HISTOGRAMS.length + CLUSTER_HISTOGRAM[which]) * HISTOGRAM_LENGTH;
+}
+
 function requestsOffset(layout: Layout, listener: number, cluster: number, codeClassIndex: number): number {
   const clusters = layout.cap.maxClusters + 1;
   const c = cluster < 0 ? layout.cap.maxClusters : cluster;
@@ -241,7 +274,22 @@ export class StatsWriter {
   /** Counts a finished request: code class and duration histogram. */
   request(listener: number, cluster: number, codeClassIndex: number, seconds: number): void {
     this.row[requestsOffset(this.layout, listener, cluster, codeClassIndex)]! += 1;
-    const base = this.layout.row.durationAt + listener * (DURATION_BUCKETS.length + 2);
+    this.observe(this.layout.row.durationAt + listener * HISTOGRAM_LENGTH, seconds);
+  }
+  /** Counts a finished request that matched the route in slot `route`: code class and duration. */
+  routeRequest(route: number, codeClassIndex: number, seconds: number): void {
+    this.row[this.layout.row.routeRequestsAt + route * CODE_CLASSES.length + codeClassIndex]! += 1;
+    this.observe(this.layout.row.routeDurationAt + route * HISTOGRAM_LENGTH, seconds);
+  }
+  /** Adds one observation (seconds) to a cluster's latency histogram. */
+  clusterLatency(cluster: number, which: ClusterHistogram, seconds: number): void {
+    this.observe(clusterHistogramOffset(this.layout, cluster, which), seconds);
+  }
+  /** Counts an attempt on an endpoint by how it was answered: a code class index (0: no response). */
+  endpointResponse(slot: number, codeClassIndex: number): void {
+    this.row[this.layout.row.endpointStatsAt + slot * ENDPOINT_STATS.length + ENDPOINT_STAT.responses_none + codeClassIndex]! += 1;
+  }
+  private observe(base: number, seconds: number): void {
     this.row[base + durationBucket(seconds)]! += 1;
     this.row[base + DURATION_BUCKETS.length + 1]! += seconds;
   }

@@ -7,6 +7,7 @@ import { BREAKER_LIMITS, CODE_CLASSES, DURATION_BUCKETS, GRPC_STATUS_STATS, grpc
 import type { RuntimeSnapshot } from '../messages.js';
 import type { FilterCounters } from '../messages.js';
 import { addL4Metrics } from '../l4/l4-metrics.js';
+import { addLatencyMetrics } from './latency-metrics.js';
 
 type Labels = Record<string, string | number>;
 interface Sample {
@@ -152,6 +153,9 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     }),
   );
   perListener('downstream_header_timeouts_total', 'http1-strict: request heads not complete within timeouts.header_read (answered 408).', 'counter', 'header_read_timeouts');
+  perListener('tracing_spans_exported_total', 'Spans of requests on the listener that the OTLP receiver accepted (tracing on).', 'counter', 'trace_spans_exported');
+  perListener('tracing_spans_dropped_total', 'Spans lost: the export queue was full (tracing.otlp.batch.max_queue), or their export failed.', 'counter', 'trace_spans_dropped');
+  perListener('tracing_export_failures_total', 'OTLP export requests that failed (connection, timeout, non-2xx answer) carrying spans of the listener.', 'counter', 'trace_export_failures');
 
   const perCluster = (name: string, help: string, stat: ClusterStat) =>
     add(name, help, 'counter', () => src.snapshot().clusters.map((c) => ({ value: state.clusterStat(c.slot, stat), labels: { cluster: c.name } })));
@@ -248,5 +252,6 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
   perEndpointStat('endpoint_requests_total', 'Requests sent to each endpoint.', 'requests');
   perEndpointStat('endpoint_connect_failures_total', 'Connections to each endpoint that failed to open (refused, timed out, reset while connecting).', 'connect_failures');
   addL4Metrics(add, state, () => src.snapshot());
+  addLatencyMetrics(add, state, () => src.snapshot());
   return registry;
 }

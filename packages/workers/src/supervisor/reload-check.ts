@@ -20,7 +20,7 @@ export function reloadProblems(current: Config, next: Config, runningWorkers: nu
   const out: ConfigProblem[] = [];
   const nextWorkers = next.workers === 'auto' ? availableCores : next.workers;
   if (nextWorkers !== runningWorkers) out.push({ path: 'workers', message: `is ${nextWorkers}, running with ${runningWorkers}: ${RESTART}` });
-  for (const k of ['max_clusters', 'max_endpoints', 'max_listeners'] as const) {
+  for (const k of ['max_clusters', 'max_endpoints', 'max_listeners', 'max_routes'] as const) {
     if (current.capacity[k] !== next.capacity[k]) out.push({ path: `capacity.${k}`, message: RESTART });
   }
   if (current.worker_heap.young_generation_mb !== next.worker_heap.young_generation_mb) out.push({ path: 'worker_heap.young_generation_mb', message: RESTART });

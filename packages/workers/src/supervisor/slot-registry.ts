@@ -13,6 +13,9 @@ export class SlotRegistry {
   private readonly listeners: SlotAllocator;
   private readonly clusters: SlotAllocator;
   private readonly endpoints: SlotAllocator;
+  private readonly routes: SlotAllocator;
+  /** `listener name \0 route name` → slot of the route's statistics */
+  private readonly routeSlots = new Map<string, number>();
   private readonly listenerSlots = new Map<string, number>();
   private readonly clusterSlots = new Map<string, number>();
   /** cluster name → endpoint key → slot */
@@ -24,6 +27,7 @@ export class SlotRegistry {
     this.listeners = new SlotAllocator(cap.maxListeners);
     this.clusters = new SlotAllocator(cap.maxClusters);
     this.endpoints = new SlotAllocator(cap.maxEndpoints);
+    this.routes = new SlotAllocator(cap.maxRoutes);
   }
 
   /**
@@ -38,6 +42,10 @@ export class SlotRegistry {
     const newClusters = config.clusters.filter((c) => !this.clusterSlots.has(c.name)).length;
     if (newClusters > this.clusters.capacity - this.clusters.inUse) {
       return `capacity.max_clusters (${this.clusters.capacity}) reached`;
+    }
+    const newRoutes = this.routes.capacity === 0 ? 0 : routeKeys(config).filter((k) => !this.routeSlots.has(k)).length;
+    if (newRoutes > this.routes.capacity - this.routes.inUse) {
+      return `capacity.max_routes (${this.routes.capacity}) reached: ${newRoutes} new route names, ${this.routes.capacity - this.routes.inUse} slots free (a route name keeps its slot once seen)`;
     }
     let newEndpoints = 0;
     for (const c of config.clusters) {
@@ -83,8 +91,19 @@ export class SlotRegistry {
       });
       return { slot, name: c.name, config: c, endpoints };
     });
+    // A SharedState without route capacity (maxRoutes 0) keeps no per-route statistics.
+    const routeSlots: Record<string, number[]> = {};
+    for (const l of config.listeners) {
+      if (l.protocol !== 'http' || this.routes.capacity === 0) continue;
+      routeSlots[l.name] = l.routes.map((r, i) => this.slotFor(this.routeSlots, this.routes, routeKey(l.name, r.name, i), 'routes'));
+    }
     this.generation++;
-    return { generation: this.generation, config, listenerSlots, clusters };
+    return { generation: this.generation, config, listenerSlots, clusters, routeSlots };
+  }
+
+  /** The slot of a route's statistics, by listener and route name (`route-N` for an unnamed one). */
+  routeSlot(listener: string, route: string): number | undefined {
+    return this.routeSlots.get(`${listener}\u0000${route}`);
   }
 
   listenerSlot(name: string): number | undefined {
@@ -116,4 +135,13 @@ export class SlotRegistry {
     }
     return slot;
   }
+}
+
+/** A route's statistics are keyed by listener and route name, defaulted as the route table does (`route-N`). */
+function routeKey(listener: string, name: string | undefined, index: number): string {
+  return `${listener}\u0000${name ?? `route-${index}`}`;
+}
+
+function routeKeys(config: Config): string[] {
+  return config.listeners.flatMap((l) => (l.protocol === 'http' ? l.routes.map((r, i) => routeKey(l.name, r.name, i)) : []));
 }

@@ -117,6 +117,7 @@ export class Supervisor {
       maxEndpoints: cap.max_endpoints,
       maxListeners: cap.max_listeners,
       maxThreads: this.workers + 1,
+      maxRoutes: cap.max_routes,
     });
     this.slots = new SlotRegistry(this.state);
     this.snapshot = this.slots.snapshot(this.config);

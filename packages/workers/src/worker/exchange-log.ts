@@ -24,12 +24,16 @@ export interface AccessLogEntry {
   clientIdentity: string;
   /** gRPC requests: the grpc-status the client got (-1: none, the stream failed); undefined otherwise. */
   grpcStatus?: number | undefined;
+  /** The request's trace id when tracing is on, so log lines and traces join. */
+  traceId?: string | undefined;
 }
 
-/** Counts a finished exchange. `status` 0 with `aborted`: the client left before any answer. */
-export function countExchange(l: HttpListener, cluster: ClusterRuntime | null, status: number, aborted: boolean, seconds: number, bytesIn: number, bytesOut: number): void {
+/** Counts a finished exchange (`route`: the matched route's statistics slot, -1 for none). `status` 0 with `aborted`: the client left before any answer. */
+export function countExchange(l: HttpListener, cluster: ClusterRuntime | null, route: number, status: number, aborted: boolean, seconds: number, bytesIn: number, bytesOut: number): void {
   const stats = l.stats;
-  stats.request(l.slot, cluster ? cluster.slot : -1, aborted && status === 0 ? 0 : codeClass(status), seconds);
+  const k = aborted && status === 0 ? 0 : codeClass(status);
+  stats.request(l.slot, cluster ? cluster.slot : -1, k, seconds);
+  if (route >= 0) stats.routeRequest(route, k, seconds);
   stats.listener(l.slot, 'downstream_cx_active', -1);
   stats.listener(l.slot, 'downstream_bytes_in', bytesIn);
   stats.listener(l.slot, 'downstream_bytes_out', bytesOut);
@@ -58,5 +62,6 @@ export function writeAccessLog(l: HttpListener, e: AccessLogEntry): void {
     client: e.client || undefined,
     client_identity: e.clientIdentity || undefined,
     grpc_status: e.grpcStatus === undefined ? undefined : e.grpcStatus < 0 ? 'MISSING' : grpcStatusName(e.grpcStatus),
+    trace_id: e.traceId,
   });
 }

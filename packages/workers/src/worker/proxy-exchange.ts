@@ -21,6 +21,7 @@ import {
   type CompiledRoute,
   type ResponseBodyKind,
 } from '@pillion/core';
+import type { ExchangeTrace } from '../tracing/exchange-trace.js';
 import { Action, type FilterChain } from '../wasm/index.js';
 import type { ClusterRuntime } from './cluster-runtime.js';
 import type { Downstream } from './downstream.js';
@@ -64,6 +65,8 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
   aborted = false;
   private readonly target: string;
   private route: CompiledRoute | null = null;
+  /** The statistics slot of the matched route, taken with it (a reload may renumber routes); -1: none. */
+  private routeSlot = -1;
   private cluster: ClusterRuntime | null = null;
   upstream: UpstreamAttempts | null = null;
   body: RequestBody | null = null;
@@ -88,6 +91,8 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
   /** A filter asked for the whole request (or response) body before deciding: the chain holds it. */
   private bufferRequest = false;
   private bufferResponse = false;
+  /** This request's spans; null when the listener does not trace. */
+  readonly trace: ExchangeTrace | null;
 
   /**
    * Takes over a request whose head the codec has read: `target` is the request target as sent (path
@@ -106,6 +111,8 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
     res.onAborted(this.onAborted.bind(this));
     // gRPC runs over HTTP/2 only: HTTP/1.x requests skip the look at content-type.
     this.grpc = versionMinor >= H2_NO_BODY && isGrpcContentType(headers.get('content-type'));
+    const tracing = listener.tracing;
+    this.trace = tracing === null ? null : tracing.begin(headers, this.start);
 
     const framing = admit(listener, method, target, headers, versionMinor);
     if (isRefusal(framing)) {
@@ -115,12 +122,14 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
     const hasBody = framing.kind !== 'none' && !(framing.kind === 'length' && framing.length === 0);
     if (this.chain !== null && !this.requestHeadersFiltered(hasBody)) return;
 
+    if (this.chain !== null && this.trace !== null) this.trace.filterVerdict = this.clusterOverride !== null ? 'cluster_override' : 'continue';
     const choice = routeRequest(listener, method, this.path, headers, this.clusterOverride, this.peer === null ? null : this.peer.name);
     if (isRefusal(choice)) {
       this.localReply(choice.status, choice.detail, false);
       return;
     }
     const route = (this.route = choice.route);
+    this.routeSlot = listener.routeSlots[route.index] ?? -1;
     const cluster = (this.cluster = choice.cluster);
     this.framing = framing;
     if (hasBody) {
@@ -175,6 +184,7 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
   private sendFilterReply(requestPhase: boolean): void {
     if (this.aborted || this.phase === Phase.Done) return;
     const reply = this.filterAnswer(this.chain, requestPhase);
+    if (this.trace !== null) this.trace.filterVerdict = 'local_reply';
     this.upstream?.end();
     this.listener.stats.listener(this.listener.slot, 'local_replies', 1);
     this.res.cork(() => writeFilterReply(this.res, reply.status, reply.body, reply.headers, this.closeAfterReply()));
@@ -407,12 +417,14 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
     const l = this.listener;
     const seconds = (performance.now() - this.start) / 1000;
     const cluster = this.cluster;
-    countExchange(l, cluster, this.responseStatus, this.aborted, seconds, this.bytesIn, this.bytesOut);
+    countExchange(l, cluster, this.routeSlot, this.responseStatus, this.aborted, seconds, this.bytesIn, this.bytesOut);
     if (this.grpc) l.stats.listener(l.slot, this.grpcStatus >= 0 && this.grpcStatus <= 16 ? GRPC_STATUS_STATS[this.grpcStatus]! : 'grpc_status_missing', 1);
     const upstream = this.upstream;
     const endpoint = upstream?.endpoint?.key;
     upstream?.release();
     if (this.holdsRequest) l.runtime.state.addCluster(cluster!.slot, 'rq_active', -1);
+    const trace = this.trace;
+    if (trace !== null) trace.finish(this.method, this.target, this.route === null ? '' : this.route.name, cluster === null ? '' : cluster.name, this.responseStatus, this.aborted, this.bytesIn, this.bytesOut, this.clientAddress);
     if (accessLogged(l)) {
       writeAccessLog(l, {
         method: this.method,
@@ -429,6 +441,7 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
         client: this.clientAddress,
         clientIdentity: this.clientIdentity,
         grpcStatus: this.grpc ? this.grpcStatus : undefined,
+        traceId: trace === null ? undefined : trace.traceId,
       });
     }
     if (this.chain !== null) this.chain.onLog(this);

@@ -5,7 +5,8 @@
  * attempt after a backoff (retries.ts) and an answer. The pool and the connection talk to this object
  * (UpstreamExchange); the exchange talks to it through start, drop, end and release.
  */
-import type { BodyFraming, BreakerLimit, CompiledRoute, HeaderList, ResponseBodyKind } from '@pillion/core';
+import { codeClass, RETRY_REASON_STATS, type BodyFraming, type BreakerLimit, type ClusterStat, type CompiledRoute, type HeaderList, type ResponseBodyKind } from '@pillion/core';
+import type { ExchangeTrace } from '../tracing/exchange-trace.js';
 import type { UpstreamExchange, UpstreamStream } from '../upstream/upstream-exchange.js';
 import type { ClusterRuntime, UpstreamEndpoint, UpstreamResult } from './cluster-runtime.js';
 import { pickEndpoint, releaseEndpoint, reportResult, type AttemptCursor } from './endpoint-pick.js';
@@ -23,6 +24,8 @@ export interface AttemptOwner {
   /** The request head as it goes upstream. */
   readonly upstreamHead: UpstreamHead;
   readonly framing: BodyFraming;
+  /** The exchange's spans (null without tracing): each attempt is a CLIENT span, the upstream's parent. */
+  readonly trace: ExchangeTrace | null;
   /** The response head of the attempt that answers (after hop-by-hop and retries are dealt with). */
   onResponse(status: number, reason: string, headers: HeaderList, bodyKind: ResponseBodyKind, length: number, nonAscii: boolean): void;
   onResponseBody(chunk: Buffer): void;
@@ -52,6 +55,9 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
   private timer: NodeJS.Timeout | null = null;
   /** A retry holds a place in the cluster's rq_retry_active until its attempt ends. */
   private holdsRetry = false;
+  /** performance.now() when this attempt asked its pool for a connection, then when it got one (latency histograms). */
+  private acquiredAt = 0;
+  private sentAt = 0;
 
   constructor(
     private readonly owner: AttemptOwner,
@@ -76,10 +82,13 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
     if (typeof picked === 'string') return this.owner.overloaded(picked);
     this.endpoint = picked;
     this.requestWritten = false;
+    const trace = this.owner.trace;
+    if (trace !== null) trace.attemptStart(this.attempt, cluster.name, picked, this.owner.upstreamHead.headers);
     this.host.stats.endpoint(picked.slot, 'requests', 1);
     const perTry = this.route.config.retry?.per_try_timeout;
     if (perTry !== undefined && perTry > 0) this.timer = setTimeout(this.onAttemptTimeout.bind(this), perTry);
     this.connecting = true;
+    this.acquiredAt = performance.now();
     const full = picked.pool.acquire(this, this.method === 'HEAD');
     if (full !== null) {
       this.connecting = false;
@@ -145,6 +154,8 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
       conn.release();
       return;
     }
+    this.sentAt = performance.now();
+    this.host.stats.clusterLatency(this.cluster.slot, 'pool_wait', (this.sentAt - this.acquiredAt) / 1000);
     const body = this.owner.body;
     if (body === null) {
       const h = this.owner.upstreamHead;
@@ -178,7 +189,7 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
     // The endpoint says it never processed the request: as safe to retry as a connect failure.
     if (kind === 'refused') this.requestWritten = false;
     this.report('reset');
-    if (this.retry('reset', undefined)) return;
+    if (this.retry('reset', undefined, -1, kind === 'refused')) return;
     this.owner.failed(502, kind === 'invalid' ? detail : 'upstream reset before response');
   }
 
@@ -192,6 +203,7 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
 
   onResponseHead(status: number, reason: string, headers: HeaderList, bodyKind: ResponseBodyKind, contentLength: number): void {
     if (this.owner.finished) return;
+    this.host.stats.clusterLatency(this.cluster.slot, 'upstream_first_byte', (performance.now() - this.sentAt) / 1000);
     this.report(status);
     const retryOn = this.route.retryOn;
     if (retryOn !== null) {
@@ -221,7 +233,10 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
   }
 
   onResponseComplete(): void {
+    this.host.stats.clusterLatency(this.cluster.slot, 'upstream_duration', (performance.now() - this.sentAt) / 1000);
     this.conn = null;
+    const trace = this.owner.trace;
+    if (trace !== null) trace.attemptEnd();
     this.owner.onResponseComplete();
   }
 
@@ -241,7 +256,7 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
    * Schedules another attempt after a failed one, when the route's policy, the cluster's retry budget
    * and its max_retries breaker allow it. Returns false when the failure must be answered instead.
    */
-  private retry(outcome: UpstreamResult, retryAfter: string | undefined, grpcStatus = -1): boolean {
+  private retry(outcome: UpstreamResult, retryAfter: string | undefined, grpcStatus = -1, refused = false): boolean {
     if (this.owner.headSent) return false;
     const route = this.route;
     const body = this.owner.body;
@@ -250,6 +265,9 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
     this.releaseRetry();
     if (!takeRetrySlot(route, this.cluster, this.host.state, this.host.stats)) return false;
     this.holdsRetry = true;
+    this.host.stats.cluster(this.cluster.slot, retryReasonStat(outcome, grpcStatus, refused), 1);
+    const trace = this.owner.trace;
+    if (trace !== null) trace.attemptEnd();
     this.end();
     const delay = retryBackoff(route, this.attempt, retryAfter);
     this.attempt++;
@@ -262,9 +280,14 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
     if (!this.owner.finished) this.start();
   }
 
-  /** Tells the cluster how the attempt on the current endpoint ended (passive health). */
+  /** Tells the cluster how the attempt on the current endpoint ended (passive health), and counts its response class. */
   private report(result: UpstreamResult): void {
-    if (this.endpoint !== null) reportResult(this.cluster, this.endpoint, this, result);
+    if (this.endpoint !== null) {
+      this.host.stats.endpointResponse(this.endpoint.slot, typeof result === 'number' ? codeClass(result) : 0);
+      reportResult(this.cluster, this.endpoint, this, result);
+      const trace = this.owner.trace;
+      if (trace !== null) trace.attemptResult(result);
+    }
   }
 
   private releaseRetry(): void {
@@ -280,4 +303,13 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
       this.timer = null;
     }
   }
+}
+
+/** The retry_* cluster stat of a retry's reason (RETRY_REASONS order: connect-failure, reset, refused, timeout, status, grpc-status). */
+function retryReasonStat(outcome: UpstreamResult, grpcStatus: number, refused: boolean): ClusterStat {
+  if (grpcStatus >= 0) return RETRY_REASON_STATS[5]!;
+  if (typeof outcome === 'number') return RETRY_REASON_STATS[4]!;
+  if (outcome === 'connect-failure') return RETRY_REASON_STATS[0]!;
+  if (outcome === 'timeout') return RETRY_REASON_STATS[3]!;
+  return RETRY_REASON_STATS[refused ? 2 : 1]!;
 }

@@ -15,6 +15,7 @@ import { WorkerFilters } from './filter-chains.js';
 import { IdleCollector } from './idle-collector.js';
 import { WorkerTls } from './worker-tls.js';
 import type { L4Listeners } from '../l4/l4-listeners.js';
+import type { WorkerTracing } from '../tracing/worker-tracing.js';
 
 const FILTER_REPORT_MS = 1000;
 
@@ -45,6 +46,8 @@ export class WorkerRuntime {
   /** Secure contexts of TLS listeners and clusters, kept in step with the snapshots. */
   readonly tls = new WorkerTls();
   private filterReportTimer: NodeJS.Timeout | null = null;
+  /** Loaded when a config first has a `tracing` block. */
+  private tracing: WorkerTracing | null = null;
   private readonly idleCollector = new IdleCollector(
     () => this.activity(),
     () => this.idleTimeout(),
@@ -89,9 +92,11 @@ export class WorkerRuntime {
         const listener: HttpListener =
           codec === 'http1-strict' ? new strict!.StrictHttpListener(l, slot, this) : codec === 'h2c' ? new h2c!.H2cListener(l, slot, this) : new UwsHttpListener(loadUws(), l, slot, this);
         listener.filterChain = this.filters.chainFor(l.name, this.snapshot.filters?.[l.name], null);
+        listener.routeSlots = this.snapshot.routeSlots?.[l.name] ?? [];
         this.listeners.push(listener);
         await listener.listen();
       }
+      await this.updateTracing();
       if (this.config.listeners.some((l) => l.protocol !== 'http')) {
         const { L4Listeners } = await import('../l4/l4-listeners.js');
         this.l4 = new L4Listeners(this);
@@ -142,11 +147,23 @@ export class WorkerRuntime {
         const next = snapshot.config.listeners.find((l) => l.name === listener.config.name);
         if (next && next.protocol === 'http') {
           listener.update(next);
+          listener.routeSlots = snapshot.routeSlots?.[next.name] ?? [];
           listener.filterChain = this.filters.chainFor(next.name, snapshot.filters?.[next.name], listener.filterChain);
         }
       }
+      void this.updateTracing();
     }
     this.post({ type: 'applied', thread: this.thread, generation: this.snapshot.generation });
+  }
+
+  /** Gives the HTTP listeners the running config's tracing settings, loading the tracing code on first need. */
+  private async updateTracing(): Promise<void> {
+    if (this.tracing === null) {
+      if (this.config.tracing === undefined) return;
+      const { WorkerTracing } = await import('../tracing/worker-tracing.js');
+      this.tracing ??= new WorkerTracing(this.stats);
+    }
+    this.tracing.configure(this.config, this.listeners);
   }
 
   /** Filter counters go to the supervisor once a second (and once more at drain), never per request. */
@@ -242,6 +259,7 @@ export class WorkerRuntime {
       this.filterReportTimer = null;
       this.reportFilters();
     }
+    this.tracing?.close();
     this.control.close();
     this.status.close();
     this.accessLogger?.flush();
