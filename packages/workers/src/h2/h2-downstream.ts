@@ -18,9 +18,8 @@
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream } from 'node:http2';
 import { isGrpcContentType, type HeaderList, type PeerIdentity } from '@pillion/core';
 import type { Downstream } from '../worker/downstream.js';
+import { StreamDownstream } from '../worker/stream-downstream.js';
 import { addH2Fields, isConnectionSpecific } from './h2-fields.js';
-
-const EMPTY = Buffer.alloc(0);
 
 /**
  * A copy of a body chunk for the stream to keep. An HTTP/2 stream holds on to what it is given until
@@ -34,15 +33,10 @@ function owned(chunk: Buffer | string): Buffer | string {
 
 const { NGHTTP2_INTERNAL_ERROR } = constants;
 
-export class H2Downstream implements Downstream {
+export class H2Downstream extends StreamDownstream implements Downstream {
   private status = 200;
   private head: OutgoingHttpHeaders = {};
   private responded = false;
-  private offset = 0;
-  private writable: ((offset: number) => boolean) | null = null;
-  private aborted: (() => void) | null = null;
-  /** The response was ended (or reset by us): a close after this is not the client going away. */
-  ended = false;
   /** The response is gRPC: it is sent with trailers. */
   private grpc = false;
   private trailers: HeaderList | null = null;
@@ -53,38 +47,13 @@ export class H2Downstream implements Downstream {
     readonly stream: ServerHttp2Stream,
     readonly remoteAddress: string,
   ) {
+    super(stream);
     stream.once('close', this.onClose.bind(this));
-    stream.on('drain', this.onDrain.bind(this));
+    stream.on('drain', this.drained.bind(this));
   }
 
   private onClose(): void {
-    if (this.ended && this.stream.rstCode === constants.NGHTTP2_NO_ERROR) return;
-    const h = this.aborted;
-    this.aborted = null;
-    if (h !== null) h();
-  }
-
-  private onDrain(): void {
-    const h = this.writable;
-    if (h !== null && h(this.offset)) this.writable = null;
-  }
-
-  onAborted(handler: () => void): void {
-    this.aborted = handler;
-  }
-
-  onData(handler: (chunk: Buffer, isLast: boolean) => void): void {
-    const stream = this.stream;
-    stream.on('data', (chunk: Buffer) => handler(chunk, false));
-    stream.once('end', () => handler(EMPTY, true));
-  }
-
-  pause(): void {
-    this.stream.pause();
-  }
-
-  resume(): void {
-    this.stream.resume();
+    this.closed(this.ended && this.stream.rstCode === constants.NGHTTP2_NO_ERROR);
   }
 
   cork(cb: () => void): void {
@@ -186,13 +155,6 @@ export class H2Downstream implements Downstream {
     return [ok, false];
   }
 
-  getWriteOffset(): number {
-    return this.offset;
-  }
-
-  onWritable(handler: (offset: number) => boolean): void {
-    this.writable = handler;
-  }
 
   close(): void {
     this.ended = true;

@@ -7,19 +7,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { PeerIdentity } from '@pillion/core';
 import type { Downstream } from './downstream.js';
+import { StreamDownstream } from './stream-downstream.js';
 
-const EMPTY = Buffer.alloc(0);
-
-export class NodeDownstream implements Downstream {
+export class NodeDownstream extends StreamDownstream implements Downstream {
   private statusCode = 200;
   private reason = '';
   /** Header fields as written, name and value alternating (Node's raw writeHead form). */
   private fields: string[] = [];
   private headWritten = false;
-  private offset = 0;
-  private writable: ((offset: number) => boolean) | null = null;
-  private aborted: (() => void) | null = null;
-  private ended = false;
   /** Set by end(_, true): the connection closes after this response. */
   closeAfter = false;
   /** The verified client certificate of the request's TLS connection; null without one. */
@@ -37,39 +32,14 @@ export class NodeDownstream implements Downstream {
     readonly res: ServerResponse,
     readonly remoteAddress: string,
   ) {
+    super(req);
     this.copy = (req.socket as Socket & { encrypted?: boolean }).encrypted !== true;
     res.once('close', this.onClose.bind(this));
-    res.on('drain', this.onDrain.bind(this));
+    res.on('drain', this.drained.bind(this));
   }
 
   private onClose(): void {
-    if (this.ended && this.res.writableFinished) return;
-    const h = this.aborted;
-    this.aborted = null;
-    if (h !== null) h();
-  }
-
-  private onDrain(): void {
-    const h = this.writable;
-    if (h !== null && h(this.offset)) this.writable = null;
-  }
-
-  onAborted(handler: () => void): void {
-    this.aborted = handler;
-  }
-
-  onData(handler: (chunk: Buffer, isLast: boolean) => void): void {
-    const req = this.req;
-    req.on('data', (chunk: Buffer) => handler(chunk, false));
-    req.once('end', () => handler(EMPTY, true));
-  }
-
-  pause(): void {
-    this.req.pause();
-  }
-
-  resume(): void {
-    this.req.resume();
+    this.closed(this.ended && this.res.writableFinished);
   }
 
   cork(cb: () => void): void {
@@ -143,13 +113,6 @@ export class NodeDownstream implements Downstream {
     return this.copy && typeof chunk !== 'string' ? Buffer.from(chunk) : chunk;
   }
 
-  getWriteOffset(): number {
-    return this.offset;
-  }
-
-  onWritable(handler: (offset: number) => boolean): void {
-    this.writable = handler;
-  }
 
   /**
    * The request can never complete (its body broke the framing): the exchange sees it as aborted, and
@@ -157,9 +120,7 @@ export class NodeDownstream implements Downstream {
    */
   abandon(): void {
     this.ended = true;
-    const h = this.aborted;
-    this.aborted = null;
-    if (h !== null) h();
+    this.closed(false);
   }
 
   close(): void {
