@@ -140,8 +140,8 @@ describe('GET /stats', () => {
 
     // Weighted round robin: 1 of every 4 requests to the first endpoint.
     expect(api!.endpoints.map((e) => [e.port, e.zone, e.weight, e.requests_total, e.health.active, e.health.passive, e.failure_breaker])).toEqual([
-      [ports.api1, HOSTILE_ZONE, 1, 1, 'healthy', 'unchecked', null],
-      [ports.api2, '', 3, 3, 'healthy', 'unchecked', null],
+      [ports.api1, HOSTILE_ZONE, 1, 1, 'healthy', 'ok', null],
+      [ports.api2, '', 3, 3, 'healthy', 'ok', null],
     ]);
     expect(web!.endpoints).toHaveLength(1);
     expect(web!.endpoints[0]).toMatchObject({

@@ -110,6 +110,9 @@ describe('config defaults', () => {
     expect(cl.lb.choices).toBe(2);
     expect(cl.circuit_breaker).toEqual({ max_connections: 1024, max_pending_requests: 1024, max_requests: 1024, max_retries: 3, per_endpoint: {} });
     expect(cl.pool).toEqual({ max_connections_per_endpoint: 128, idle_timeout: 60_000, max_requests_per_connection: 0, preconnect_ratio: 1, min_idle: 0 });
+    // Without their blocks, a cluster still ejects outliers and a route still retries what is safe to retry.
+    expect(cl.outlier_detection).toEqual({ consecutive_5xx: 5, consecutive_gateway_failure: 5, base_ejection_time: 30_000, max_ejection_time: 300_000, max_ejection_percent: 10, interval: 10_000 });
+    expect(l.routes[0]!.retry).toMatchObject({ attempts: 1, on: ['connect-failure', 'reset'], budget_percent: 20, min_retry_concurrency: 3, replay_buffer: 65_536 });
     expect(cl.endpoints[0]).toEqual({ address: '127.0.0.1', port: 9001, weight: 1, zone: '' });
   });
 

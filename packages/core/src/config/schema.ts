@@ -235,7 +235,8 @@ function buildSchemas(z: typeof Zod) {
       cluster: name.optional(),
       weighted_clusters: z.array(z.strictObject({ cluster: name, weight: int(0, 1_000_000) })).min(1).optional(),
       timeout: duration().optional(),
-      retry: retry.optional(),
+      /** Left out, a route still retries once on connect-failure and reset; `attempts: 0` turns retries off. */
+      retry: retry.prefault({}),
       prefix_rewrite: z.string().optional(),
       host_rewrite: z.string().min(1).optional(),
       request_headers: headerEdits,
@@ -591,7 +592,8 @@ function buildSchemas(z: typeof Zod) {
     connect_timeout: duration('1s'),
     lb,
     health_check: healthCheck.optional(),
-    outlier_detection: outlierDetection.optional(),
+    /** Left out, the defaults apply; both consecutive rules at 0 turn ejection off. */
+    outlier_detection: outlierDetection.prefault({}),
     circuit_breaker: circuitBreaker,
     failure_breaker: failureBreaker.optional(),
     pool,

@@ -5,6 +5,7 @@
 import { EndpointState, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN, type SharedState } from '@pillion/core';
 import type { ClusterSnapshot, RuntimeSnapshot } from '../messages.js';
 import type { DrainingEndpoint } from './endpoint-sweeper.js';
+import { outlierDetectionOn } from '../worker/outlier.js';
 
 interface EndpointRef {
   slot: number;
@@ -92,7 +93,7 @@ function endpointView(state: SharedState, c: ClusterSnapshot, e: EndpointRef, no
     effective_weight: s.endpoint(e.slot, 'effective_weight_milli') / 1000,
     health: {
       active,
-      passive: !c.config.outlier_detection ? 'unchecked' : ejected ? 'ejected' : 'ok',
+      passive: !outlierDetectionOn(c.config.outlier_detection) ? 'unchecked' : ejected ? 'ejected' : 'ok',
       ejected,
       ejected_until: ejected && ejectedUntil > 0 ? new Date(ejectedUntil).toISOString() : null,
       ejection_remaining_ms: ejected ? Math.max(0, Math.round(ejectedUntil - now)) : 0,

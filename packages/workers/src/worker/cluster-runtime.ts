@@ -34,7 +34,7 @@ import type { EndpointTls } from '../upstream/upstream-tls.js';
 import type { ClusterTls } from './worker-tls.js';
 import { poolLimits, poolTuning } from './pool-options.js';
 import { parseHashOn, requestHash, type HashSource } from './hash-source.js';
-import { SharedOutlier, outlierConfigOf, returnIfDue } from './outlier.js';
+import { SharedOutlier, outlierConfigOf, outlierDetectionOn, returnIfDue } from './outlier.js';
 import { RequestPick, type PickSource } from './request-pick.js';
 
 export interface UpstreamEndpoint {
@@ -154,7 +154,7 @@ export class ClusterRuntime implements PickSource {
     const lb = balancerConfigOf(c.lb);
     this.balancer = new ClusterBalancer(lb);
     this.hashOn = usesHash(lb) && c.lb.hash_on !== undefined ? parseHashOn(c.lb.hash_on) : null;
-    this.outlier = c.outlier_detection ? new SharedOutlier(state, snapshot.slot, outlierConfigOf(c.outlier_detection), this.now) : null;
+    this.outlier = outlierDetectionOn(c.outlier_detection) ? new SharedOutlier(state, snapshot.slot, outlierConfigOf(c.outlier_detection), this.now) : null;
   }
 
   /**

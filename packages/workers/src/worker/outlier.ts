@@ -33,6 +33,11 @@ import {
 
 type OutlierDetectionConfig = NonNullable<ClusterConfig['outlier_detection']>;
 
+/** Whether the block ejects at all: both consecutive rules at 0 turn outlier detection off. */
+export function outlierDetectionOn(c: OutlierDetectionConfig): boolean {
+  return c.consecutive_5xx > 0 || c.consecutive_gateway_failure > 0;
+}
+
 /** The core's outlier parameters from a cluster's `outlier_detection` block. */
 export function outlierConfigOf(c: OutlierDetectionConfig): OutlierConfig {
   return {
