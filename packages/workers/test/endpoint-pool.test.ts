@@ -186,6 +186,41 @@ describe('endpoint pool', () => {
     expect(p.idleCount).toBe(2);
   });
 
+  it('a warm pool whose endpoint dies reports itself cold and reconnects after a backoff, not in a loop', async () => {
+    const sockets = new Set<Socket>();
+    const server = createServer((s) => {
+      sockets.add(s);
+      s.on('error', () => {});
+    });
+    servers.push(server);
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as import('node:net').AddressInfo).port;
+    const clock = new FakeClock();
+    const { p, state } = pool(port, { warmup: { connections: 2, concurrency: 2, backoffBaseMs: 20, backoffMaxMs: 40, check: null } }, { clock, random: seeded(5) });
+    p.warm();
+    await waitFor(() => p.isWarm, { message: 'the pool to report itself warm' });
+    expect(state.endpoint(0, 'warm_pools')).toBe(1);
+
+    // The endpoint goes away: its connections close and nothing listens on the port any more.
+    await new Promise((r) => {
+      server.close(r);
+      for (const s of sockets) s.destroy();
+    });
+    servers.splice(servers.indexOf(server), 1);
+    await waitFor(() => p.size === 0 && !p.isWarm, { message: 'the pool to lose its connections and report itself cold' });
+    expect(state.endpoint(0, 'warm_pools')).toBe(0);
+    expect(state.endpoint(0, 'warm_connections')).toBe(0);
+    expect(state.endpoint(0, 'cx_active')).toBe(0);
+    // Two connections opened by warm-up, then replacements: at most one per closed connection, each
+    // refused, and the next try waits for a backoff timer (the sweep is the other pending timer).
+    const opened = state.clusterStat(0, 'upstream_cx_total');
+    expect(opened).toBeLessThanOrEqual(4);
+    expect(clock.untilNext()).toBeGreaterThan(0);
+    await new Promise((r) => setImmediate(r));
+    expect(state.clusterStat(0, 'upstream_cx_total')).toBe(opened);
+    expect(p.size).toBe(0);
+  });
+
   it('preconnects ratio x connections in use', async () => {
     const u = await upstream(true);
     const { p } = pool(u.port, { preconnectRatio: 2 });

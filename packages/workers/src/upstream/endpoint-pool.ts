@@ -294,12 +294,19 @@ export class EndpointPool implements UpstreamPool {
       this.idle.splice(i, 1);
       this.state.addEndpoint(this.opts.endpointSlot, 'warm_connections', -1);
     }
+    // A connection that failed to connect was forgotten then; its close is no news (reacting to it
+    // again would reconnect at once, in a loop, to an endpoint that is down).
+    const wasOpen = this.all.has(conn);
     this.forget(conn);
-    if (this.closed) return;
-    // A slot freed up: open a connection for someone still waiting, or keep a warm pool warm (a refused
-    // one is warmed again after its backoff).
+    if (this.closed || !wasOpen) return;
+    // A slot freed up: open a connection for someone still waiting, or warm a warm pool up again
+    // through the warm-up path, so a replacement that fails backs off and the pool stops saying it
+    // is warm (a refused one is warmed again after its own backoff).
     if (this.waiting.length > this.connecting && this.all.size < this.opts.maxConnections) this.open();
-    else if (this.reportedWarm && this.opts.warmup !== null && this.all.size < this.opts.warmup.connections && conn.refusedReason === null) this.open(true);
+    else if (this.reportedWarm && this.opts.warmup !== null && this.all.size < this.opts.warmup.connections && conn.refusedReason === null) {
+      this.warming = true;
+      this.pumpWarmup();
+    }
   }
 
   // ---------------------------------------------------------------- warm-up
@@ -349,6 +356,8 @@ export class EndpointPool implements UpstreamPool {
     if (this.warmInFlight > 0) this.warmInFlight--;
     const warm = this.opts.warmup;
     if (warm === null || this.closed) return;
+    // A pool that cannot open its warm connections is not warm, whatever it was before.
+    this.setWarm(false);
     // Back off with full jitter so a sick upstream does not get a connection storm from every worker.
     const delay = backoffDelay(this.warmFailures++, warm.backoffBaseMs, warm.backoffMaxMs, this.random());
     if (this.warmTimer !== null) return;

@@ -352,9 +352,13 @@ export class H2SessionPool implements ManagedPool {
     }
     if (this.closed || this.fallback !== null) return;
     this.pump();
-    // Keep a warm pool warm.
+    // Keep a warm pool warm, through the warm-up path: a replacement that fails backs off, and the
+    // pool stops saying it is warm.
     const warm = this.opts.warmup;
-    if (this.reportedWarm && warm !== null && this.usableCount() < this.warmTarget(warm.connections)) this.open(true);
+    if (this.reportedWarm && warm !== null && this.usableCount() < this.warmTarget(warm.connections)) {
+      this.warming = true;
+      this.pumpWarmup();
+    }
   }
 
   private usableCount(): number {
@@ -448,7 +452,10 @@ export class H2SessionPool implements ManagedPool {
   private onWarmFailed(): void {
     if (this.warmInFlight > 0) this.warmInFlight--;
     const warm = this.opts.warmup;
-    if (warm === null || this.closed || this.warmTimer !== null) return;
+    if (warm === null || this.closed) return;
+    // A pool that cannot open its warm sessions is not warm, whatever it was before.
+    this.setWarm(false);
+    if (this.warmTimer !== null) return;
     // Back off with full jitter so a sick upstream does not get a connection storm from every worker.
     const delay = backoffDelay(this.warmFailures++, warm.backoffBaseMs, warm.backoffMaxMs, this.random());
     this.warmTimer = this.clock.setTimeout(() => {
