@@ -35,6 +35,15 @@ export function sweepInterval(sessionTimeoutMs: number): number {
   return Math.max(10, Math.min(1000, Math.floor(sessionTimeoutMs / 4)));
 }
 
+/** A client whose sessions failed lately, and the endpoints they failed on. */
+interface FailedClient {
+  slots: number[];
+  until: number;
+}
+
+/** Endpoints remembered per failing client: past this many, the oldest is forgotten. */
+const MAX_AVOIDED = 8;
+
 export class UdpListener {
   config: UdpListenerConfig;
   readonly slot: number;
@@ -46,6 +55,12 @@ export class UdpListener {
   private configSource: unknown = null;
   private socket: Socket | null = null;
   private readonly sessions = new Map<string, UdpSession>();
+  /**
+   * Client addresses whose sessions failed lately: the endpoints to avoid, until the entry expires. By
+   * address, not address and port: with source-ip hashing every port of the address lands on the
+   * same endpoint.
+   */
+  private readonly failedClients = new Map<string, FailedClient>();
   private sweepTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private readonly drainWaiter = new DrainWaiter(() => this.sessions.size);
@@ -138,7 +153,10 @@ export class UdpListener {
     }
     const cluster = this.host.cluster(this.config.cluster);
     const session = cluster === undefined ? null : new UdpSession(this, cluster, key, rinfo.address, rinfo.port, now);
-    if (session === null || !session.open()) {
+    const failed = this.failedClients.get(rinfo.address);
+    if (failed !== undefined && failed.until <= now) this.failedClients.delete(rinfo.address);
+    const avoid = failed !== undefined && failed.until > now ? failed.slots : null;
+    if (session === null || !session.open(avoid)) {
       this.dropped('udp_dropped_no_endpoint');
       return null;
     }
@@ -165,6 +183,7 @@ export class UdpListener {
   endSession(session: UdpSession, end: UdpEnd): void {
     if (this.sessions.get(session.key) !== session) return;
     this.sessions.delete(session.key);
+    if (end === 'upstream-error' && session.endpoint !== null) this.rememberFailure(session.clientAddress, session.endpoint.slot);
     session.close();
     this.host.stats.listener(this.slot, 'udp_sessions_active', -1);
     if (this.accessLog !== null && sampled(this.accessSample)) {
@@ -196,11 +215,32 @@ export class UdpListener {
     return this.draining ? Math.min(t, DRAIN_QUIET_MS) : t;
   }
 
+  /**
+   * The client's session failed on this endpoint: its next sessions avoid it for one session_timeout.
+   * Kept for at most max_sessions clients (a flood of failing clients must not grow memory).
+   */
+  private rememberFailure(address: string, slot: number): void {
+    const until = this.clock() + this.config.session_timeout;
+    const known = this.failedClients.get(address);
+    if (known !== undefined) {
+      if (!known.slots.includes(slot)) {
+        if (known.slots.length === MAX_AVOIDED) known.slots.shift();
+        known.slots.push(slot);
+      }
+      known.until = until;
+      return;
+    }
+    if (this.failedClients.size >= this.config.max_sessions) return;
+    this.failedClients.set(address, { slots: [slot], until });
+  }
+
   /** Ends every session quiet for longer than the session timeout. Public for tests with a fake clock. */
   sweep(): void {
     this.refresh();
-    const deadline = this.clock() - this.quietLimit();
+    const now = this.clock();
+    const deadline = now - this.quietLimit();
     for (const s of this.sessions.values()) if (s.lastActive <= deadline) this.endSession(s, 'idle-timeout');
+    for (const [key, f] of this.failedClients) if (f.until <= now) this.failedClients.delete(key);
   }
 
   private onSocketError(e: Error): void {

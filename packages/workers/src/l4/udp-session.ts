@@ -47,10 +47,22 @@ export class UdpSession implements PickRequest {
     this.started = now;
   }
 
-  /** Picks the endpoint and opens the session's socket; false when there is no endpoint to pick. */
-  open(): boolean {
-    const endpoint = this.cluster.pick(this, 0);
+  /**
+   * Picks the endpoint and opens the session's socket; false when there is no endpoint to pick.
+   * `avoid` lists the endpoints this client's recent sessions failed on: the pick walks on past them
+   * (as a retry does) while another endpoint is there, so a client whose hash lands on a dead endpoint
+   * is not sent back to it datagram after datagram.
+   */
+  open(avoid: readonly number[] | null = null): boolean {
+    let endpoint = this.cluster.pick(this, 0);
     if (endpoint === null) return false;
+    if (avoid !== null) {
+      for (let attempt = 1; attempt <= avoid.length && avoid.includes(endpoint.slot); attempt++) {
+        const next = this.cluster.pick(this, attempt);
+        if (next === null) break;
+        endpoint = next;
+      }
+    }
     this.endpoint = endpoint;
     const state = this.listener.host.state;
     // A session is the UDP counterpart of a connection: least-request balances by open sessions.
