@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { SharedState, parseConfig, EndpointState } from '@pillion/core';
+import { SharedState, parseConfig, EndpointState, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN } from '@pillion/core';
 import { WeightUpdater } from '../src/supervisor/weight-updater.js';
 import type { RuntimeSnapshot } from '../src/messages.js';
 
@@ -49,6 +49,62 @@ describe('weight updater', () => {
       expect(g).toBeGreaterThan(gen);
       gen = g;
     }
+  });
+
+  it('ramps an initial endpoint that fails and recovers in its first seconds, from the floor', () => {
+    const { state, updater, advance, at } = setup({ slow_start: { window: '10s', aggression: 1, min_weight_percent: 10 } });
+    expect(updater.update()).toBe(0); // settled healthy at start: no ramp
+    advance(1000);
+    state.orEndpoint(0, 'health', HEALTH_ACTIVE_FAILED);
+    updater.update();
+    // Out of service: already at the floor, so its return starts there.
+    expect(state.endpoint(0, 'effective_weight_milli')).toBe(200);
+    advance(2000);
+    state.setEndpointTime(0, 'healthy_since', at());
+    state.andEndpoint(0, 'health', ~HEALTH_ACTIVE_FAILED);
+    const table: [number, number][] = [
+      [0, 200],
+      [5000, 1000],
+      [10_000, 2000],
+    ];
+    for (const [t, milli] of table) {
+      advance(t - (at() - state.endpointTime(0, 'healthy_since')));
+      updater.update();
+      expect([t, state.endpoint(0, 'effective_weight_milli')]).toEqual([t, milli]);
+    }
+  });
+
+  it('holds an ejected endpoint at the floor, so it comes back (in a worker, between ticks) at the floor and ramps', () => {
+    const { state, updater, advance, at } = setup({ slow_start: { window: '10s', aggression: 1, min_weight_percent: 10 } });
+    updater.update();
+    advance(60_000);
+    state.orEndpoint(0, 'health', HEALTH_EJECTED);
+    state.setEndpointTime(0, 'ejected_until', at() + 30_000);
+    updater.update();
+    expect(state.endpoint(0, 'effective_weight_milli')).toBe(200);
+    // The ejection runs out and a worker clears the flag before the next tick: the weight is still the floor.
+    advance(30_000);
+    state.andEndpoint(0, 'health', ~HEALTH_EJECTED);
+    expect(state.endpoint(0, 'effective_weight_milli')).toBe(200);
+    advance(2500);
+    updater.update();
+    expect(state.endpoint(0, 'effective_weight_milli')).toBe(500); // 25% of the window since the return
+  });
+
+  it('ramps an initial endpoint whose first health check failed once it passes', () => {
+    const { state, updater, advance, at } = setup({ slow_start: { window: '10s', aggression: 1, min_weight_percent: 10 } });
+    state.setEndpoint(0, 'health', HEALTH_UNKNOWN);
+    expect(updater.update()).toBe(0);
+    advance(500);
+    state.setEndpoint(0, 'health', HEALTH_ACTIVE_FAILED);
+    updater.update();
+    expect(state.endpoint(0, 'effective_weight_milli')).toBe(200);
+    advance(4000);
+    state.setEndpointTime(0, 'healthy_since', at());
+    state.setEndpoint(0, 'health', 0);
+    advance(5000);
+    updater.update();
+    expect(state.endpoint(0, 'effective_weight_milli')).toBe(1000);
   });
 
   it('ramps initial endpoints too with at_start, faster with more aggression', () => {

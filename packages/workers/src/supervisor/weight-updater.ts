@@ -7,15 +7,20 @@
  * policy reads weights through that layer, so slow start applies to all of them.
  *
  * Ramps start when an endpoint is added, returns to health, or comes back from an ejection; the
- * endpoints a process starts with ramp only with `slow_start.at_start`.
+ * endpoints a process starts with ramp only with `slow_start.at_start`, until they fail once: their
+ * return after that is a recovery like any other.
+ *
+ * While an endpoint is out (failing health checks or ejected) its effective weight is already the
+ * ramp's floor, so that the moment it comes back (a health flip here, or an ejection running out in
+ * a worker, both between two ticks) it starts at the floor rather than at full weight.
  */
-import { slowStartActive, slowStartFactor, warmPoolFactor, type SharedState } from '@pillion/core';
+import { HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN, slowStartActive, slowStartFactor, warmPoolFactor, type SharedState } from '@pillion/core';
 import type { RuntimeSnapshot } from '../messages.js';
 
 const TICK_MS = 200;
-/** An endpoint from the initial config that turns healthy this soon after start has not "recovered". */
-const START_GRACE_MS = 5000;
 const DEFAULT_MIN_WEIGHT_PERCENT = 10;
+/** An initial endpoint first seen failing: every later return of it is a recovery. */
+const FAILED_FIRST = -Infinity;
 
 export interface WeightUpdaterOptions {
   state: SharedState;
@@ -26,14 +31,17 @@ export interface WeightUpdaterOptions {
 
 export class WeightUpdater {
   private timer: NodeJS.Timeout | null = null;
-  private readonly startedAt: number;
-  private readonly initialSlots = new Set<number>();
+  /**
+   * The endpoints the process started with, and for each the ramp start its first settled state had
+   * (undefined while its first health check is due; FAILED_FIRST when that state was out of service).
+   * A later ramp start is a recovery.
+   */
+  private readonly initialSlots = new Map<number, number | undefined>();
   private readonly now: () => number;
 
   constructor(private readonly opts: WeightUpdaterOptions) {
     this.now = opts.now ?? Date.now;
-    this.startedAt = this.now();
-    for (const c of opts.snapshot().clusters) for (const e of c.endpoints) this.initialSlots.add(e.slot);
+    for (const c of opts.snapshot().clusters) for (const e of c.endpoints) this.initialSlots.set(e.slot, undefined);
   }
 
   start(): void {
@@ -62,9 +70,11 @@ export class WeightUpdater {
         let slowF = 1;
         if (slow) {
           const from = this.rampStart(e.slot, now);
-          const initial = this.initialSlots.has(e.slot) && from - this.startedAt < START_GRACE_MS;
-          if ((!initial || slow.at_start) && slowStartActive(now, from, slow.window)) {
-            slowF = slowStartFactor(now, from, slow.window, slow.aggression, minPct);
+          const health = state.endpoint(e.slot, 'health');
+          const out = (health & (HEALTH_ACTIVE_FAILED | HEALTH_EJECTED)) !== 0;
+          if ((!this.isInitial(e.slot, health, out, from) || slow.at_start) && slow.window > 0) {
+            if (out) slowF = slowStartFactor(now, now, slow.window, slow.aggression, minPct);
+            else if (slowStartActive(now, from, slow.window)) slowF = slowStartFactor(now, from, slow.window, slow.aggression, minPct);
           }
         }
         const warmF = warm ? warmPoolFactor(state.endpoint(e.slot, 'warm_pools'), workers, minPct) : 1;
@@ -81,6 +91,21 @@ export class WeightUpdater {
       if (clusterChanged) state.addCluster(c.slot, 'membership_generation', 1);
     }
     return changed;
+  }
+
+  /**
+   * Whether the endpoint is one the process started with and still in its first life: no ramp for it
+   * without `at_start` (its first health check passing is no recovery).
+   */
+  private isInitial(slot: number, health: number, out: boolean, from: number): boolean {
+    if (!this.initialSlots.has(slot)) return false;
+    let settled = this.initialSlots.get(slot);
+    if (settled === undefined) {
+      if (health & HEALTH_UNKNOWN) return true;
+      settled = out ? FAILED_FIRST : from;
+      this.initialSlots.set(slot, settled);
+    }
+    return !out && from <= settled;
   }
 
   /** When the endpoint's current ramp began: added, healthy again, or back from an ejection. */
