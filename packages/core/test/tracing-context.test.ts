@@ -177,6 +177,19 @@ describe('ids', () => {
     ids.spanId();
     expect(calls).toBe(2);
   });
+
+  it('draws a trace id and its first span id in one piece, drawing again while either is all zero', () => {
+    // 24 bytes each: zero trace part, then zero span part, then both good.
+    const draws = [
+      [Array(16).fill(0), Array(8).fill(1)],
+      [Array(16).fill(2), Array(8).fill(0)],
+      [Array.from({ length: 16 }, (_, i) => i), Array(8).fill(255)],
+    ].flat(2);
+    const ids = new IdGenerator((buf) => buf.set(draws.slice(0, buf.length)), 72);
+    const both = ids.traceAndSpanIds();
+    expect(both).toBe('000102030405060708090a0b0c0d0e0fffffffffffffffff');
+    expect([both.slice(0, 32), both.slice(32)]).toEqual(['000102030405060708090a0b0c0d0e0f', 'ffffffffffffffff']);
+  });
 });
 
 describe('head sampling', () => {

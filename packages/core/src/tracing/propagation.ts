@@ -54,7 +54,8 @@ export function injectContext(h: HeaderList, bits: number, traceId: string, span
     }
     w += 2;
   }
-  raw.length = w;
+  // Setting an array's length is slow even when it does not change; most requests carry no context.
+  if (w !== raw.length) raw.length = w;
   if ((bits & PROPAGATE_W3C) !== 0) raw.push('traceparent', formatTraceparent(traceId, spanId, sampled));
   if ((bits & PROPAGATE_B3) !== 0) {
     raw.push('b3', formatB3Single(traceId, spanId, sampled, parentSpanId));

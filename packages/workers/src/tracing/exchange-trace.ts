@@ -39,6 +39,20 @@ interface AttemptSpan {
   result: UpstreamResult;
 }
 
+/** The SERVER span's data, as the request ended. */
+interface ServerSpan {
+  method: string;
+  target: string;
+  route: string;
+  cluster: string;
+  status: number;
+  aborted: boolean;
+  bytesIn: number;
+  bytesOut: number;
+  client: string;
+  end: number;
+}
+
 /** Milliseconds since the epoch of a performance.now() reading. */
 const epochMs = (t: number) => performance.timeOrigin + t;
 
@@ -46,6 +60,8 @@ export class ExchangeTrace {
   readonly traceId: string;
   /** The SERVER span's id, drawn when first needed (a B3 parent, or export): most requests never need it. */
   private ownId = '';
+  /** The first CLIENT span's id when it came with a new trace id ('' once used, or for a continued trace). */
+  private nextSpanId = '';
   /** The caller's span ('' when the proxy started the trace). */
   readonly parentSpanId: string;
   /** The head decision: what goes upstream in the flags. */
@@ -56,18 +72,10 @@ export class ExchangeTrace {
   private first: AttemptSpan | null = null;
   private retries: AttemptSpan[] | null = null;
   private open: AttemptSpan | null = null;
-  // The SERVER span's data, filled in at finish.
-  private method = '';
-  private target = '';
+  /** The Host header, kept while recording. */
   private host = '';
-  private route = '';
-  private cluster = '';
-  private status = 0;
-  private aborted = false;
-  private bytesIn = 0;
-  private bytesOut = 0;
-  private client = '';
-  private end = 0;
+  /** The SERVER span's data, made at finish for the requests exported only (most are not). */
+  private server: ServerSpan | null = null;
   /** What the listener's filters decided: continue, cluster_override or local_reply ('' without filters). */
   filterVerdict = '';
 
@@ -78,8 +86,13 @@ export class ExchangeTrace {
   ) {
     const parent = extractContext(headers, tracing.bits);
     if (headers.has('tracestate')) keepTracestate(headers, (tracing.bits & PROPAGATE_W3C) !== 0 && parseTraceparent(headers.get('traceparent')) !== null);
-    const ids = tracing.tracer.ids;
-    this.traceId = parent === null ? ids.traceId() : parent.traceId;
+    if (parent === null) {
+      const ids = tracing.tracer.ids.traceAndSpanIds();
+      this.traceId = ids.slice(0, 32);
+      this.nextSpanId = ids.slice(32);
+    } else {
+      this.traceId = parent.traceId;
+    }
     this.parentSpanId = parent === null ? '' : parent.spanId;
     this.sampled = sampleDecision(parent, tracing.ratio, Math.random);
     this.recording = this.sampled || tracing.errors;
@@ -91,13 +104,17 @@ export class ExchangeTrace {
     return this.ownId;
   }
 
-  /** An attempt begins against `endpoint`: a new CLIENT span, written into the request as the upstream's parent. */
-  attemptStart(attempt: number, cluster: string, endpoint: { key: string; address: string; port: number }, headers: HeaderList): void {
-    const spanId = this.tracing.tracer.ids.spanId();
+  /**
+   * An attempt begins against `endpoint` at `now` (performance.now()): a new CLIENT span, written into
+   * the request as the upstream's parent.
+   */
+  attemptStart(attempt: number, cluster: string, endpoint: { key: string; address: string; port: number }, headers: HeaderList, now: number): void {
+    let spanId = this.nextSpanId;
+    if (spanId === '') spanId = this.tracing.tracer.ids.spanId();
+    else this.nextSpanId = '';
     const bits = this.tracing.bits;
     injectContext(headers, bits, this.traceId, spanId, this.sampled, (bits & PROPAGATE_B3) !== 0 ? this.spanId : '');
     if (!this.recording) return;
-    const now = performance.now();
     if (this.open !== null) this.open.end = now;
     const span: AttemptSpan = { spanId, attempt, start: now, end: 0, cluster, endpoint: endpoint.key, address: endpoint.address, port: endpoint.port, result: 0 };
     if (this.first === null) this.first = span;
@@ -110,10 +127,10 @@ export class ExchangeTrace {
     if (this.open !== null) this.open.result = result;
   }
 
-  /** The current attempt is over (its response completed, or it is being retried). */
-  attemptEnd(): void {
+  /** The current attempt is over at `now` (its response completed, or it is being retried). */
+  attemptEnd(now: number): void {
     if (this.open !== null) {
-      this.open.end = performance.now();
+      this.open.end = now;
       this.open = null;
     }
   }
@@ -138,16 +155,7 @@ export class ExchangeTrace {
       this.open.end = end;
       this.open = null;
     }
-    this.end = end;
-    this.method = method;
-    this.target = target;
-    this.route = route;
-    this.cluster = cluster;
-    this.status = status;
-    this.aborted = aborted;
-    this.bytesIn = bytesIn;
-    this.bytesOut = bytesOut;
-    this.client = client;
+    this.server = { method, target, route, cluster, status, aborted, bytesIn, bytesOut, client, end };
     this.tracing.exporter.enqueue(this);
   }
 
@@ -161,34 +169,36 @@ export class ExchangeTrace {
 
   /** The OTLP form of the spans (called by the exporter, off the request path). */
   toSpans(out: OtlpSpan[]): void {
-    const q = this.target.indexOf('?');
-    const path = q < 0 ? this.target : this.target.slice(0, q);
+    const sv = this.server;
+    if (sv === null) return;
+    const q = sv.target.indexOf('?');
+    const path = q < 0 ? sv.target : sv.target.slice(0, q);
     const hostEnd = this.host.startsWith('[') ? this.host.indexOf(']') + 1 : this.host.lastIndexOf(':');
-    const serverFailed = this.aborted || this.status === 0 || this.status >= 500;
+    const serverFailed = sv.aborted || sv.status === 0 || sv.status >= 500;
     const last = this.attemptCount - 1;
     out.push({
       traceId: this.traceId,
       spanId: this.spanId,
       parentSpanId: this.parentSpanId,
-      name: this.route === '' ? this.method : `${this.method} ${this.route}`,
+      name: sv.route === '' ? sv.method : `${sv.method} ${sv.route}`,
       kind: SPAN_KIND_SERVER,
       startMs: epochMs(this.start),
-      endMs: epochMs(this.end),
+      endMs: epochMs(sv.end),
       attributes: {
-        'http.request.method': this.method,
+        'http.request.method': sv.method,
         'url.path': path,
         'url.scheme': this.tracing.scheme,
-        'http.route': this.route || undefined,
-        'http.response.status_code': this.status > 0 ? this.status : undefined,
+        'http.route': sv.route || undefined,
+        'http.response.status_code': sv.status > 0 ? sv.status : undefined,
         'server.address': (hostEnd > 0 ? this.host.slice(0, hostEnd) : this.host) || undefined,
         'server.port': this.tracing.port,
-        'network.peer.address': this.client || undefined,
-        'client.address': this.client || undefined,
-        'http.request.body.size': this.bytesIn,
-        'http.response.body.size': this.bytesOut,
-        'error.type': !serverFailed ? undefined : this.aborted ? 'aborted' : this.status === 0 ? 'no_response' : String(this.status),
+        'network.peer.address': sv.client || undefined,
+        'client.address': sv.client || undefined,
+        'http.request.body.size': sv.bytesIn,
+        'http.response.body.size': sv.bytesOut,
+        'error.type': !serverFailed ? undefined : sv.aborted ? 'aborted' : sv.status === 0 ? 'no_response' : String(sv.status),
         'pillion.listener': this.tracing.listener,
-        'pillion.cluster': this.cluster || undefined,
+        'pillion.cluster': sv.cluster || undefined,
         'pillion.attempts': last + 1,
         'pillion.filter.verdict': this.filterVerdict || undefined,
       },
@@ -198,17 +208,17 @@ export class ExchangeTrace {
       const a = i === 0 ? this.first! : this.retries![i - 1]!;
       // An attempt without a result was given up: retried (per-try timeout), or the request ended first (abort, breaker, timeout).
       const failure =
-        typeof a.result === 'string' ? a.result : a.result >= 500 ? String(a.result) : a.result !== 0 ? undefined : i < last ? 'retried' : this.aborted ? 'aborted' : serverFailed ? 'no_response' : undefined;
+        typeof a.result === 'string' ? a.result : a.result >= 500 ? String(a.result) : a.result !== 0 ? undefined : i < last ? 'retried' : sv.aborted ? 'aborted' : serverFailed ? 'no_response' : undefined;
       out.push({
         traceId: this.traceId,
         spanId: a.spanId,
         parentSpanId: this.spanId,
-        name: this.method,
+        name: sv.method,
         kind: SPAN_KIND_CLIENT,
         startMs: epochMs(a.start),
         endMs: epochMs(a.end),
         attributes: {
-          'http.request.method': this.method,
+          'http.request.method': sv.method,
           'url.path': path,
           'server.address': a.address,
           'server.port': a.port,
@@ -216,7 +226,7 @@ export class ExchangeTrace {
           'network.peer.port': a.port,
           'http.response.status_code': typeof a.result === 'number' && a.result > 0 ? a.result : undefined,
           'http.request.resend_count': a.attempt > 0 ? a.attempt : undefined,
-          'http.response.body.size': i === last && a.result !== 0 ? this.bytesOut : undefined,
+          'http.response.body.size': i === last && a.result !== 0 ? sv.bytesOut : undefined,
           'error.type': failure,
           'pillion.cluster': a.cluster,
           'pillion.endpoint': a.endpoint,

@@ -82,13 +82,14 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
     if (typeof picked === 'string') return this.owner.overloaded(picked);
     this.endpoint = picked;
     this.requestWritten = false;
+    const acquiredAt = performance.now();
     const trace = this.owner.trace;
-    if (trace !== null) trace.attemptStart(this.attempt, cluster.name, picked, this.owner.upstreamHead.headers);
+    if (trace !== null) trace.attemptStart(this.attempt, cluster.name, picked, this.owner.upstreamHead.headers, acquiredAt);
     this.host.stats.endpoint(picked.slot, 'requests', 1);
     const perTry = this.route.config.retry?.per_try_timeout;
     if (perTry !== undefined && perTry > 0) this.timer = setTimeout(this.onAttemptTimeout.bind(this), perTry);
     this.connecting = true;
-    this.acquiredAt = performance.now();
+    this.acquiredAt = acquiredAt;
     const full = picked.pool.acquire(this, this.method === 'HEAD');
     if (full !== null) {
       this.connecting = false;
@@ -233,10 +234,11 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
   }
 
   onResponseComplete(): void {
-    this.host.stats.clusterLatency(this.cluster.slot, 'upstream_duration', (performance.now() - this.sentAt) / 1000);
+    const now = performance.now();
+    this.host.stats.clusterLatency(this.cluster.slot, 'upstream_duration', (now - this.sentAt) / 1000);
     this.conn = null;
     const trace = this.owner.trace;
-    if (trace !== null) trace.attemptEnd();
+    if (trace !== null) trace.attemptEnd(now);
     this.owner.onResponseComplete();
   }
 
@@ -267,7 +269,7 @@ export class UpstreamAttempts implements UpstreamExchange, AttemptCursor {
     this.holdsRetry = true;
     this.host.stats.cluster(this.cluster.slot, retryReasonStat(outcome, grpcStatus, refused), 1);
     const trace = this.owner.trace;
-    if (trace !== null) trace.attemptEnd();
+    if (trace !== null) trace.attemptEnd(performance.now());
     this.end();
     const delay = retryBackoff(route, this.attempt, retryAfter);
     this.attempt++;
