@@ -2,7 +2,7 @@
 // `pnpm bench`: runs the scenarios in bench/scenarios against every installed peer and
 // writes bench/results/latest.json and docs/benchmarks.md. `--help` lists the options;
 // `--baseline REF` adds Pillion as built from another commit (lib/baseline.js).
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,11 +20,28 @@ import { runScenario } from './lib/run-scenario.js';
 import { PEER_KINDS, peerSelected, peerVariants } from './peers/index.js';
 import { pillionFromTree } from './peers/pillion.js';
 import { loadScenarios } from './scenarios/index.js';
+import { wrkBinary } from './lib/wrk-load.js';
+import { chartPath, scenarioChart } from './lib/chart-svg.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const LATEST = path.join(ROOT, 'bench/results/latest.json');
 const QUICK = path.join(ROOT, 'bench/results/quick.json');
 const DOC = path.join(ROOT, 'docs/benchmarks.md');
+
+/**
+ * docs/benchmarks.md and its charts (docs/benchmarks/SCENARIO.svg), from one results object.
+ * @param {import('./lib/results.js').BenchResults} res
+ */
+function writeDoc(res) {
+  for (const sc of res.scenarios) {
+    const svg = scenarioChart(sc);
+    if (svg === null) continue;
+    const file = path.join(path.dirname(DOC), chartPath(sc.name));
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(file, svg);
+  }
+  writeFileSync(DOC, renderMarkdown(res));
+}
 const README = path.join(ROOT, 'README.md');
 const require = createRequire(import.meta.url);
 
@@ -94,7 +111,7 @@ async function main() {
       console.error(`no results at ${LATEST}: run pnpm bench first`);
       return 1;
     }
-    writeFileSync(DOC, renderMarkdown(res));
+    writeDoc(res);
     if (updateReadme(README, res)) log(`wrote ${path.relative(ROOT, README)}'s benchmark summary`);
     log(`wrote ${path.relative(ROOT, DOC)}`);
     return 0;
@@ -185,8 +202,12 @@ async function main() {
     }
     const machine = machineInfo();
     log(`peers: ${variants.map((v) => v.id).join(', ')}`);
-    log(`note: ${sharedCpuNote(machine.cores)}`);
-    const settings = { duration: args.duration, warmup: args.warmup, repeats: args.repeats };
+    log(`note: ${sharedCpuNote(machine.cores, args.load)}`);
+    if (args.load === 'wrk' && wrkBinary() === null) {
+      console.error('--load wrk: wrk is not installed (apt-get install -y wrk)');
+      return 2;
+    }
+    const settings = { duration: args.duration, warmup: args.warmup, repeats: args.repeats, load: args.load };
 
     const upstream = await startUpstream();
     /** @type {import('./lib/run-scenario.js').ScenarioResult[]} */
@@ -234,7 +255,7 @@ async function main() {
     } else {
       const merged = mergeResults(readResults(LATEST), run, all.map((s) => s.name));
       writeResults(LATEST, merged);
-      writeFileSync(DOC, renderMarkdown(merged));
+      writeDoc(merged);
       updateReadme(README, merged);
       log(`\nwrote ${path.relative(ROOT, LATEST)}, ${path.relative(ROOT, DOC)} and the README's summary`);
     }

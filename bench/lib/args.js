@@ -14,6 +14,10 @@ export const USAGE = `usage: pnpm bench [scenario ...] [options]
                     selected pillion / pillion-strict peer gets a twin named e.g. pillion-1@<short-sha>,
                     measured in the same interleaved rounds; built in a temporary git worktree, build
                     cached by commit under $PILLION_BENCH_CACHE (default: <tmpdir>/pillion-bench-cache)
+  --load GEN        what drives the HTTP/1.1 scenarios: autocannon (default, works everywhere) or wrk (C, far
+                    less CPU per request than autocannon: on a machine with few cores the proxy keeps the core
+                    autocannon would take; needs \`apt-get install -y wrk\`). Pipelined, HTTP/2 and TCP scenarios
+                    keep their own load (h2load, the bench's TCP clients)
   --list            list scenarios and peers, then exit
   --report          rewrite docs/benchmarks.md from bench/results/latest.json, then exit
   -h, --help`;
@@ -28,6 +32,7 @@ export const USAGE = `usage: pnpm bench [scenario ...] [options]
  * @property {string[] | null} peers
  * @property {number | null} workers
  * @property {string | null} baseline   git ref of the commit to build Pillion from and measure beside this tree
+ * @property {'autocannon' | 'wrk'} load  the load generator of the HTTP/1.1 scenarios
  * @property {boolean} list
  * @property {boolean} report
  * @property {boolean} help
@@ -78,6 +83,7 @@ export function parseBenchArgs(argv) {
       peers: { type: 'string' },
       workers: { type: 'string' },
       baseline: { type: 'string' },
+      load: { type: 'string', default: 'autocannon' },
       list: { type: 'boolean', default: false },
       report: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -93,10 +99,21 @@ export function parseBenchArgs(argv) {
     peers: values.peers ? values.peers.split(',').map((s) => s.trim()).filter(Boolean) : null,
     workers: values.workers === undefined ? null : num('workers', values.workers, 1, { min: 1, integer: true }),
     baseline: baselineRef(values.baseline),
+    load: loadGenerator(values.load),
     list: values.list === true,
     report: values.report === true,
     help: values.help === true,
   };
+}
+
+/**
+ * @param {string | undefined} raw
+ * @returns {'autocannon' | 'wrk'}
+ */
+function loadGenerator(raw) {
+  if (raw === undefined || raw === 'autocannon') return 'autocannon';
+  if (raw === 'wrk') return 'wrk';
+  throw new Error(`--load must be autocannon or wrk, got "${raw}"`);
 }
 
 /**

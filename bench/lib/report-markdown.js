@@ -2,6 +2,7 @@
 import { fmtCpu, fmtInt, fmtMiB, fmtMs, fmtPct, fmtRatio } from './format.js';
 import { median, ratio } from './stats.js';
 import { sharedCpuNote } from './report-text.js';
+import { chartPath, scenarioChart } from './chart-svg.js';
 
 /**
  * `value (ratio)` when there is a ratio.
@@ -143,7 +144,10 @@ export function renderMarkdown(res) {
     '',
     '- One upstream for every peer: `bench/upstream.js`, a single-threaded uWebSockets.js server ' +
       '(`GET /` 13 bytes, `GET /64k` 64 KiB, `POST` reads the body and answers its length).',
-    '- Load: autocannon (programmatic API) in the bench process, keep-alive, the same settings for every peer.',
+    '- Load: autocannon (programmatic API) in the bench process, or wrk with `pnpm bench --load wrk` (one thread, ' +
+      'a Lua script for the method and body; far less CPU per request than autocannon, so on a machine with few ' +
+      'cores the proxy is not starved by its own load); keep-alive, the same settings for every peer. Each ' +
+      'scenario names its load generator; HTTP/2 scenarios use h2load and TCP ones the bench\'s own clients.',
     '- Peers (`-N` in a name is its worker count; multi-worker peers run with 1 and with the default count, ' +
       'the machine\'s cores):',
     ...Object.entries(res.peers).map(([kind, how]) => `  - \`${kind}\`: ${how}${factsNote(res.facts?.[kind])}`),
@@ -154,7 +158,7 @@ export function renderMarkdown(res) {
     '- errors: non-2xx responses plus socket errors and timeouts. CPU: user + system time of the proxy\'s ' +
       'processes (all threads, all child processes) from `/proc/PID/stat`, before and after each run, per ' +
       '10k completed requests. load gen CPU: the bench process\'s own CPU use during the run, as a share of one ' +
-      'core; near 100% means autocannon, not the peer, set the pace.',
+      'core (with wrk: wrk\'s); near 100% means the load generator, not the peer, set the pace.',
     '- Memory, from `/proc/PID/status` summed over the proxy\'s processes (nginx\'s master and workers, ' +
       'HAProxy\'s one process, Pillion\'s one process with its worker threads), MiB: **idle RSS** is `VmRSS` ' +
       'after start-up, before the warm-up, once five readings 100 ms apart agree within 1% (or after 5 s); ' +
@@ -175,7 +179,7 @@ export function renderMarkdown(res) {
     ...(res.scenarios.some((s) => s.tls) ? [TLS_METHOD] : []),
     ...(res.scenarios.some((s) => s.load.streams) ? [H2_METHOD] : []),
     '',
-    `> ${sharedCpuNote(m.cores)}`,
+    `> ${sharedCpuNote(m.cores, res.scenarios.some((s) => s.loadGenerator === 'autocannon') ? 'autocannon' : res.scenarios.some((s) => s.loadGenerator === 'wrk') ? 'wrk' : 'autocannon')}`,
     '',
     '## Results',
   ];
@@ -185,11 +189,12 @@ export function renderMarkdown(res) {
       '',
       `### ${s.name}: ${s.title}`,
       '',
-      `${describeLoad(s.load, s.tls)}; ${st.repeats} round${st.repeats === 1 ? '' : 's'} of ${st.duration} s after ` +
+      `${describeLoad(s.load, s.tls)}${s.loadGenerator ? ` (load: ${s.loadGenerator})` : ''}; ${st.repeats} round${st.repeats === 1 ? '' : 's'} of ${st.duration} s after ` +
         `${st.warmup} s warm-up; measured ${fmtDate(s.date)}.`,
       '',
       renderTable(s),
     );
+    if (scenarioChart(s) !== null) out.push('', `![${s.name}: req/s and proxy CPU per request, by peer](${chartPath(s.name)})`);
     for (const sk of s.skipped) out.push('', `- \`${sk.id}\` did not start: ${sk.reason.split('\n')[0]}`);
   }
   out.push('');

@@ -31,10 +31,12 @@ export function formatIdleLine(peers) {
 /**
  * The warning every run prints on a small machine (and the doc repeats).
  * @param {number} cores
+ * @param {string} [load]  the HTTP/1.1 load generator: autocannon or wrk
  */
-export function sharedCpuNote(cores) {
+export function sharedCpuNote(cores, load = 'autocannon') {
+  const gen = load === 'wrk' ? 'wrk, one thread' : 'autocannon, one Node thread';
   return (
-    `The load generator (autocannon, one Node thread), the upstream and the proxy share this machine's ${cores} ` +
+    `The load generator (${gen}), the upstream and the proxy share this machine's ${cores} ` +
     `core${cores === 1 ? '' : 's'}. Throughput and latency of the fastest peers are capped by the load generator, ` +
     `and multi-worker runs compete with it for the same cores. CPU seconds per 10k requests is read from the ` +
     `proxy's own processes and holds up better on a shared machine: compare proxies by that column first.`

@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { freePort } from './net.js';
 import { measureLoad, warm } from './load.js';
+import { measureWithWrk, runWrk, wrkCanDrive } from './wrk-load.js';
 import { HAVE_PROC, idleRssKiB, sampleRss } from './proc.js';
 import { interleave } from './schedule.js';
 import { baselineFor, ratios, summarize } from './stats.js';
@@ -41,9 +42,10 @@ import { formatIdleLine, formatSampleLine } from './report-text.js';
  * @property {string} name
  * @property {string} title
  * @property {import('./types.js').LoadSpec} load
+ * @property {'autocannon' | 'wrk'} [loadGenerator]  what made the load (absent: the scenario's own, named in its notes)
  * @property {boolean} [tls]                    the peers served HTTPS (the load spoke TLS)
  * @property {string} date
- * @property {{ duration: number, warmup: number, repeats: number }} settings
+ * @property {{ duration: number, warmup: number, repeats: number, load?: 'autocannon' | 'wrk' }} settings
  * @property {{ id: string, reason: string }[]} skipped
  * @property {ScenarioRow[]} rows
  * @property {string[]} [notes]                 lines shown under the table (scenario's `notes`)
@@ -78,7 +80,7 @@ export function compareRows(rows, pick = baselineFor) {
  * @param {import('./types.js').Scenario} scenario
  * @param {ReadonlyArray<ReadyVariant>} variants
  * @param {{ root: string, tmp: string, upstream: { host: string, port: number, pid: number },
- *           settings: { duration: number, warmup: number, repeats: number }, log: (line: string) => void }} o
+ *           settings: { duration: number, warmup: number, repeats: number, load?: 'autocannon' | 'wrk' }, log: (line: string) => void }} o
  * @returns {Promise<ScenarioResult>}
  */
 export async function runScenario(scenario, variants, o) {
@@ -123,14 +125,18 @@ export async function runScenario(scenario, variants, o) {
     );
     const idleLine = formatIdleLine(peers.map((p, i) => ({ id: p.v.id, idle: idle[i] })));
     if (idleLine) o.log(idleLine);
+    // `--load wrk` drives the scenarios autocannon would (HTTP/1.1, no pipelining); the others keep their own load.
+    const byWrk = o.settings.load === 'wrk' && !scenario.measure && !scenario.warm && wrkCanDrive(scenario.load);
     for (const p of peers) {
       if (p.peer.measure) continue;
       if (scenario.warm) await scenario.warm(p.peer.url, o.settings.warmup);
-      else await warm(p.peer.url, scenario, o.settings.warmup);
+      else if (byWrk) {
+        if (o.settings.warmup > 0) await runWrk(scenario.load, p.peer.url, o.settings.warmup);
+      } else await warm(p.peer.url, scenario, o.settings.warmup);
     }
     const width = Math.max(12, ...peers.map((p) => p.v.id.length));
     for (const p of interleave(peers, o.settings.repeats)) {
-      const measure = p.peer.measure ?? scenario.measure ?? measureLoad;
+      const measure = p.peer.measure ?? scenario.measure ?? (byWrk ? measureWithWrk : measureLoad);
       const memory = HAVE_PROC && p.peer.pid !== null ? sampleRss(p.peer.pid) : null;
       /** @type {import('./types.js').Sample} */
       let sample;
@@ -165,6 +171,7 @@ export async function runScenario(scenario, variants, o) {
     name: plain.name,
     title: plain.title,
     load: plain.load,
+    ...(scenario.measure || scenario.warm ? {} : { loadGenerator: byWrkResult(o.settings, scenario) }),
     ...(plain.tls ? { tls: true } : {}),
     date: new Date().toISOString(),
     settings: { ...o.settings },
@@ -186,4 +193,14 @@ export async function runScenario(scenario, variants, o) {
   if (notes?.lines.length) result.notes = notes.lines;
   if (notes?.data) result.data = notes.data;
   return result;
+}
+
+/**
+ * Which program made a scenario's load when the bench's own generators do (scenarios with their own
+ * `measure` name theirs in their notes).
+ * @param {{ load?: string }} settings
+ * @param {import('./types.js').Scenario} scenario
+ */
+function byWrkResult(settings, scenario) {
+  return settings.load === 'wrk' && wrkCanDrive(scenario.load) ? 'wrk' : 'autocannon';
 }
