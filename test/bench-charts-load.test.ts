@@ -67,6 +67,12 @@ describe('charts', () => {
     expect(scenarioChart(scenario([{ id: 'pillion-1', kind: 'pillion', rps: null, cpu: null }]) as never)).toBeNull();
   });
 
+  it('names the rate a scenario measures instead of req/s', () => {
+    const s = { ...scenario([{ id: 'pillion-1', kind: 'pillion', rps: 1200, cpu: 1 }]), title: 'TCP bulk (req/s column = MiB/s)' };
+    expect(scenarioChart(s as never)).toContain('>MiB/s (higher is better)</text>');
+    expect(scenarioChart(scenario([{ id: 'p', kind: 'pillion', rps: 1, cpu: 1 }]) as never)).toContain('>req/s (higher is better)</text>');
+  });
+
   it('escapes names and keeps file names to safe characters', () => {
     expect(scenarioChart(scenario([{ id: 'a<b>&"', kind: 'x', rps: 1, cpu: 1 }]) as never)).toContain('>a&lt;b&gt;&amp;&quot;</text>');
     expect(chartPath('tls-hello-world')).toBe('benchmarks/tls-hello-world.svg');

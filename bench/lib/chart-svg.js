@@ -37,6 +37,15 @@ function fmtUs(v) {
 }
 
 /**
+ * What the req/s column counts: a scenario that measures something else says so in its title
+ * ("req/s column = MiB/s").
+ * @param {string} title
+ */
+function rateName(title) {
+  return /req\/s column = ([^)]+)\)/.exec(title)?.[1]?.trim() ?? 'req/s';
+}
+
+/**
  * The chart of one scenario, or null when no row has a req/s or CPU figure to draw.
  * @param {import('./run-scenario.js').ScenarioResult} s
  * @returns {string | null}
@@ -60,7 +69,7 @@ export function scenarioChart(s) {
     `<text x="${PAD}" y="${PAD + 14}" font-size="14" font-weight="bold">${esc(s.name)}</text>`,
   ];
   const panels = [
-    { x: PAD + LABEL_W, title: 'req/s (higher is better)', key: /** @type {const} */ ('rps'), max: maxRps, fmt: fmtRps },
+    { x: PAD + LABEL_W, title: `${rateName(s.title)} (higher is better)`, key: /** @type {const} */ ('rps'), max: maxRps, fmt: fmtRps },
     { x: PAD + LABEL_W + PANEL_W + VALUE_W, title: 'proxy CPU µs per request (lower is better)', key: /** @type {const} */ ('us'), max: maxUs, fmt: fmtUs },
   ];
   const top = PAD + TITLE_H + HEAD_H;
