@@ -3,9 +3,13 @@ import { HeaderList } from '../src/http/header-list.js';
 import { RouteTable, pickCluster, rewritePath } from '../src/routes/route-table.js';
 import type { RouteConfig } from '../src/config/schema.js';
 
+/** These routes retry nothing (a route the config leaves without `retry` retries once: tested elsewhere). */
+const NO_RETRY: RouteConfig['retry'] = { attempts: 0, on: [], backoff: { base: 25, max: 250, retry_after_max: 10_000 }, budget_percent: 20, min_retry_concurrency: 3, replay_buffer: 65_536 };
+
 const route = (match: RouteConfig['match'], cluster: string, extra: Partial<RouteConfig> = {}): RouteConfig => ({
   match,
   cluster,
+  retry: NO_RETRY,
   request_headers: { add: {}, remove: [] },
   response_headers: { add: {}, remove: [] },
   ...extra,
