@@ -10,6 +10,7 @@
  * - shared-state: the layout of the memory every thread shares, and the slot allocator
  * - tls: peer identities from certificates, x-forwarded-client-cert, the ClientHello's server name
  * - tracing: trace context propagation (W3C, B3), ids, head sampling, the OTLP JSON encoding
+ * - discovery: what DNS answers mean for a cluster's endpoints, and when to ask again
  */
 export * from './config/index.js';
 export * from './routes/index.js';
@@ -19,3 +20,4 @@ export * from './resilience/index.js';
 export * from './lb/index.js';
 export * from './tls/index.js';
 export * from './tracing/index.js';
+export * from './discovery/index.js';

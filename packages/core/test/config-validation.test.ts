@@ -113,7 +113,7 @@ describe('config defaults', () => {
     // Without their blocks, a cluster still ejects outliers and a route still retries what is safe to retry.
     expect(cl.outlier_detection).toEqual({ consecutive_5xx: 5, consecutive_gateway_failure: 5, base_ejection_time: 30_000, max_ejection_time: 300_000, max_ejection_percent: 10, interval: 10_000 });
     expect(l.routes[0]!.retry).toMatchObject({ attempts: 1, on: ['connect-failure', 'reset'], budget_percent: 20, min_retry_concurrency: 3, replay_buffer: 65_536 });
-    expect(cl.endpoints[0]).toEqual({ address: '127.0.0.1', port: 9001, weight: 1, zone: '' });
+    expect(cl.endpoints[0]).toEqual({ address: '127.0.0.1', port: 9001, weight: 1, zone: '', priority: 0 });
   });
 
   it('round-trips: validating the defaulted config gives the same config', () => {

@@ -122,3 +122,26 @@ describe('zone capacity and change detection', () => {
     expect(sameHostSet(buildHostSet(eps), buildHostSet(change(eps)))).toBe(same);
   });
 });
+
+describe('priority levels: a lower level takes traffic only while no endpoint above it is healthy', () => {
+  const at = (slot: number, code: string, priority: number): LbEndpoint => ({ ...ep(slot, code), priority });
+  it.each([
+    { name: 'only the highest level with a healthy endpoint', eps: [at(1, 'h', 0), at(2, 'h', 1), at(3, 'h', 0)], want: [1, 3] },
+    { name: 'level 0 all unhealthy: level 1', eps: [at(1, 'u', 0), at(2, 'h', 1), at(3, 'e', 0)], want: [2] },
+    { name: 'level 0 and 1 down: level 2', eps: [at(1, 'u', 0), at(2, 'u', 1), at(3, 'h', 2), at(4, 'h', 2)], want: [3, 4] },
+    { name: 'a draining endpoint does not hold its level', eps: [at(1, 'hd', 0), at(2, 'h', 1)], want: [2] },
+    { name: 'one healthy of three on level 0: panic inside level 0, level 1 still unused', eps: [at(1, 'h', 0), at(2, 'u', 0), at(3, 'u', 0), at(4, 'h', 1)], want: [1, 2, 3] },
+    { name: 'nothing healthy anywhere: panic over every level', eps: [at(1, 'u', 0), at(2, 'u', 1)], want: [1, 2] },
+    { name: 'no priority given is level 0', eps: [ep(1, 'h'), at(2, 'h', 1)], want: [1] },
+  ])('$name', ({ eps, want }) => {
+    expect(slots(eps)).toEqual(want);
+  });
+
+  it('counts every level for health, and only the level in use for zone capacity', () => {
+    const set = buildHostSet([at(1, 'u', 0), at(2, 'h', 1), at(3, 'h', 1)]);
+    expect(set.healthyCount).toBe(2);
+    expect(set.totalCount).toBe(3);
+    expect(set.panic).toBe(false);
+    expect(set.zoneCapacity.get('a')).toBe(2000);
+  });
+});

@@ -9,6 +9,7 @@ import type { z as Zod } from 'zod';
 import { parseDuration } from './duration.js';
 import { FORWARD_CLIENT_CERT_MODES } from '../tls/xfcc.js';
 import { PROPAGATION_FORMATS } from '../tracing/propagation.js';
+import { DISCOVERY_TYPES, DNS_FAMILIES, parseDiscoveryName, parseResolver } from '../discovery/dns-names.js';
 
 const DURATION_HELP = 'must be a duration like 250ms, 5s, 1m or a number of milliseconds';
 
@@ -466,7 +467,45 @@ function buildSchemas(z: typeof Zod) {
     port: int(1, 65535),
     weight: int(1, 128).default(1),
     zone: z.string().default(''),
+    /** 0 is the highest: endpoints of a lower priority (a larger number) take traffic only while no endpoint of a higher one is healthy. */
+    priority: int(0, 65535).default(0),
   });
+
+  /**
+   * Endpoints from DNS instead of `endpoints` (the two cannot be mixed). strict-dns: every address of
+   * every name; logical-dns: one address per name, for new connections; srv: the SRV records' targets,
+   * ports, weights and priorities. See the README (Clusters, discovery).
+   */
+  const discovery = z
+    .strictObject({
+      type: oneOf(DISCOVERY_TYPES),
+      names: z.array(z.string({ error: expected('a string') })).min(1, 'must list at least one name').max(64, 'must list at most 64 names'),
+      /** Ask each name again after this long (or after the answer's TTL, when sooner and respect_ttl is on). */
+      refresh: duration('5s'),
+      respect_ttl: z.boolean().default(true),
+      /** Each wait is shortened by a random part of up to this percent, so processes do not ask in step. */
+      jitter_percent: z.number().min(0).max(50).default(10),
+      /** DNS servers (IP, IP:PORT, [IPv6]:PORT); unset: the machine's (/etc/resolv.conf). */
+      resolvers: z.array(z.string({ error: expected('a string') })).min(1, 'must list at least one resolver, or be left out').max(8).optional(),
+      /** Address records asked for: A, AAAA, A then AAAA when there is no A, or both. */
+      family: oneOf(DNS_FAMILIES).default('v4-preferred'),
+      /** One query's wait for an answer, per try. */
+      timeout: duration('1s'),
+      /** Tries of one query before it counts as failed. */
+      tries: int(1, 10).default(2),
+    })
+    .superRefine((d, ctx) => {
+      d.names.forEach((n, i) => {
+        const r = parseDiscoveryName(n, d.type);
+        if (!r.ok) ctx.addIssue({ code: 'custom', path: ['names', i], message: r.message });
+      });
+      d.resolvers?.forEach((n, i) => {
+        const r = parseResolver(n);
+        if (!r.ok) ctx.addIssue({ code: 'custom', path: ['resolvers', i], message: r.message });
+      });
+      if (d.refresh < 50 || d.refresh > 86_400_000) ctx.addIssue({ code: 'custom', path: ['refresh'], message: 'must be from 50ms to 24h' });
+      if (d.timeout < 10 || d.timeout > 60_000) ctx.addIssue({ code: 'custom', path: ['timeout'], message: 'must be from 10ms to 60s' });
+    });
 
   const lb = z
     .strictObject({
@@ -589,6 +628,8 @@ function buildSchemas(z: typeof Zod) {
   const cluster = z.strictObject({
     name,
     endpoints: z.array(endpoint).default([]),
+    /** Endpoints from DNS (strict-dns, logical-dns, srv); a cluster with it lists no endpoints. */
+    discovery: discovery.optional(),
     connect_timeout: duration('1s'),
     lb,
     health_check: healthCheck.optional(),
@@ -704,6 +745,9 @@ function crossCheck(c: LooseDoc, ctx: Zod.RefinementCtx): void {
     const n = String(cl.name);
     if (clusterNames.has(n)) ctx.addIssue({ code: 'custom', path: ['clusters', i, 'name'], message: `duplicate cluster name "${n}" (also clusters[${clusterNames.get(n)}])` });
     else clusterNames.set(n, i);
+    if (cl.discovery !== undefined && list(cl.endpoints).length > 0) {
+      ctx.addIssue({ code: 'custom', path: ['clusters', i, 'endpoints'], message: 'a cluster with discovery takes its endpoints from DNS: list no endpoints (or drop discovery)' });
+    }
     const seen = new Set<string>();
     list(cl.endpoints).forEach((e, j) => {
       const key = `${String(e.address)}:${String(e.port)}`;
@@ -809,6 +853,7 @@ export type UdpListenerConfig = Extract<ListenerConfig, { protocol: 'udp' }>;
 export type RouteConfig = HttpListenerConfig['routes'][number];
 export type ClusterConfig = Config['clusters'][number];
 export type EndpointConfig = ClusterConfig['endpoints'][number];
+export type DiscoveryConfig = NonNullable<ClusterConfig['discovery']>;
 export type FilterConfig = HttpListenerConfig['filters'][number];
 export type LbConfig = ClusterConfig['lb'];
 export type ListenerTlsConfig = NonNullable<HttpListenerConfig['tls']> | NonNullable<TcpListenerConfig['tls']>;

@@ -30,6 +30,11 @@ export interface LbEndpoint {
   readonly ejected: boolean;
   /** Removed or draining: finishes what it has, takes nothing new, not even in panic. */
   readonly draining: boolean;
+  /**
+   * Priority level, 0 (default) the highest. Only the highest level with a healthy endpoint is
+   * balanced over (panic included); lower levels wait until no endpoint above them is healthy.
+   */
+  readonly priority?: number;
   /** Slow start x pool warm-up, 0..1 (default 1): scales the configured weight. */
   readonly weightFactor?: number;
   /**
@@ -53,7 +58,7 @@ export interface HostSet {
   readonly healthyCount: number;
   /** Non-draining endpoints. */
   readonly totalCount: number;
-  /** Full-strength weight units of the non-draining endpoints, per zone: what each zone can serve. */
+  /** Full-strength weight units of the non-draining endpoints of the priority level in use, per zone: what each zone can serve. */
   readonly zoneCapacity: ReadonlyMap<string, number>;
 }
 
@@ -66,19 +71,29 @@ export function scaledWeight(weight: number, factor = 1): number {
 export function buildHostSet(endpoints: readonly LbEndpoint[], options: HostSetOptions = {}): HostSet {
   const threshold = options.panicThreshold ?? DEFAULT_PANIC_THRESHOLD;
   if (!(threshold >= 0 && threshold <= 100)) throw new RangeError(`panic threshold must be a percent in [0, 100], got ${threshold}`);
+  // The level in use: the highest priority with a healthy endpoint. With none healthy anywhere, every
+  // level together (and so panic over all of them, as without priorities).
+  let level = Infinity;
+  for (const e of endpoints) if (!e.draining && e.healthy && !e.ejected && (e.priority ?? 0) < level) level = e.priority ?? 0;
+  const inLevel = (e: LbEndpoint) => !e.draining && (level === Infinity || (e.priority ?? 0) === level);
   let total = 0;
   let healthy = 0;
+  let levelTotal = 0;
+  let levelHealthy = 0;
   const zoneCapacity = new Map<string, number>();
   for (const e of endpoints) {
     if (e.draining) continue;
     total++;
     if (e.healthy && !e.ejected) healthy++;
+    if (!inLevel(e)) continue;
+    levelTotal++;
+    if (e.healthy && !e.ejected) levelHealthy++;
     zoneCapacity.set(e.zone, (zoneCapacity.get(e.zone) ?? 0) + scaledWeight(e.weight));
   }
-  const panic = total > 0 && healthy * 100 < threshold * total;
+  const panic = levelTotal > 0 && levelHealthy * 100 < threshold * levelTotal;
   const hosts: LbHost[] = [];
   for (const e of endpoints) {
-    if (e.draining) continue;
+    if (!inLevel(e)) continue;
     if (!panic && !(e.healthy && !e.ejected)) continue;
     const weight =
       e.effectiveWeight !== undefined
