@@ -23,7 +23,8 @@ export interface ControlledUpstream {
   start(): Promise<void>;
 }
 
-export async function startControlledUpstream(name: string, port: number): Promise<ControlledUpstream> {
+/** `host`: the loopback address to listen on (127.0.0.2 and friends give upstreams on one port, for DNS answers). */
+export async function startControlledUpstream(name: string, port: number, host = '127.0.0.1'): Promise<ControlledUpstream> {
   let server: Server | null = null;
   const u: ControlledUpstream = {
     name,
@@ -56,7 +57,7 @@ export async function startControlledUpstream(name: string, port: number): Promi
       s.keepAliveTimeout = 60_000;
       await new Promise<void>((resolve, reject) => {
         s.once('error', reject);
-        s.listen(port, '127.0.0.1', () => resolve());
+        s.listen(port, host, () => resolve());
       });
       server = s;
     },

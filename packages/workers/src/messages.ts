@@ -12,7 +12,18 @@ export interface EndpointSnapshot {
   zone: string;
   /** "address:port", the endpoint's identity inside its cluster. */
   key: string;
+  /** Priority level, 0 (default) the highest (see LbEndpoint.priority). */
+  priority?: number;
+  /**
+   * The name the supervisor resolved `address` from (a host name in the config, a DNS-discovered
+   * name): the TLS server name and the Host of health checks, as if the endpoint were still that name.
+   */
+  hostname?: string;
+  /** Where the endpoint came from: the config file, the admin API, or DNS. */
+  source?: EndpointSource;
 }
+
+export type EndpointSource = 'config' | 'admin' | 'dns';
 
 export interface ClusterSnapshot {
   slot: number;

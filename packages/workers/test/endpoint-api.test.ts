@@ -3,11 +3,11 @@ import { parseEndpointList, parseWeight, splitEndpointKey } from '../src/supervi
 
 describe('PUT /clusters/NAME/endpoints bodies', () => {
   it('fills defaults like the config file does', () => {
-    expect(parseEndpointList([{ address: '10.0.0.1', port: 80 }, { address: '10.0.0.2', port: 80, weight: 3, zone: 'b' }])).toEqual({
+    expect(parseEndpointList([{ address: '10.0.0.1', port: 80 }, { address: '10.0.0.2', port: 80, weight: 3, zone: 'b', priority: 1 }])).toEqual({
       ok: true,
       value: [
-        { address: '10.0.0.1', port: 80, weight: 1, zone: '' },
-        { address: '10.0.0.2', port: 80, weight: 3, zone: 'b' },
+        { address: '10.0.0.1', port: 80, weight: 1, zone: '', priority: 0 },
+        { address: '10.0.0.2', port: 80, weight: 3, zone: 'b', priority: 1 },
       ],
     });
     expect(parseEndpointList([])).toEqual({ ok: true, value: [] });

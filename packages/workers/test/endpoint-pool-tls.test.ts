@@ -212,6 +212,14 @@ describe('endpoint pool over TLS', () => {
     expect(u.requests).toEqual(['/']);
   });
 
+  it('checks an address the supervisor resolved from a host name under that name (no sni set)', async () => {
+    const u = await upstream();
+    const ok = pool(u.port, clusterTls({ ca_file: 'ca.pem' }, { ca: pki.ca.cert }), { tlsName: 'api.internal' });
+    expect((await request(ok.p)).status).toBe(200);
+    const bad = pool(u.port, clusterTls({ ca_file: 'ca.pem' }, { ca: pki.ca.cert }), { tlsName: 'other.internal' });
+    expect((await request(bad.p)).failure).toContain('Host: other.internal. is not in the cert');
+  });
+
   it('accepts the upstream by its SPIFFE URI SAN with allowed_sans, and refuses one outside them', async () => {
     const u = await upstream();
     const ok = pool(u.port, clusterTls({ ca_file: 'ca.pem', sni: 'anything.example', allowed_sans: ['spiffe://cluster.local/ns/default/sa/*'] }, { ca: pki.ca.cert }));

@@ -88,6 +88,14 @@ describe('HTTP check over TLS', () => {
     expect(await runProbe(http(clusterTls({}), '/other'), '127.0.0.1', port, 2000)).toEqual({ ok: false, detail: 'status 503' });
   });
 
+  it('checks an address resolved from a host name under that name, over HTTP and TCP', async () => {
+    const port = await https();
+    expect(await runProbe({ ...http(clusterTls({})), serverName: 'api.internal' }, '127.0.0.1', port, 2000)).toEqual({ ok: true, detail: 'status 200' });
+    const refused = { ok: false, detail: "tls: Hostname/IP does not match certificate's altnames: Host: other.internal. is not in the cert's altnames: DNS:api.internal, IP Address:127.0.0.1" };
+    expect(await runProbe({ ...http(clusterTls({})), serverName: 'other.internal' }, '127.0.0.1', port, 2000)).toEqual(refused);
+    expect(await runProbe({ ...tcp(clusterTls({})), serverName: 'other.internal' }, '127.0.0.1', port, 2000)).toEqual(refused);
+  });
+
   it('fails on a certificate the cluster refuses: another CA, another name, outside allowed_sans', async () => {
     const rogue = await https({ pem: rogueServer });
     expect(await runProbe(http(clusterTls({})), '127.0.0.1', rogue, 2000)).toEqual({ ok: false, detail: 'tls: unable to verify the first certificate' });

@@ -14,6 +14,8 @@ function endpoint(port: number, over: Partial<EndpointView> = {}): EndpointView 
     address: '127.0.0.1',
     port,
     zone: '',
+    source: 'config',
+    hostname: null,
     state: 'active',
     weight: 2,
     effective_weight: 1.5,

@@ -3,7 +3,7 @@
  * from the config but still finishing requests are listed too, as `draining`.
  */
 import { EndpointState, HEALTH_ACTIVE_FAILED, HEALTH_EJECTED, HEALTH_UNKNOWN, type SharedState } from '@pillion/core';
-import type { ClusterSnapshot, RuntimeSnapshot } from '../messages.js';
+import type { ClusterSnapshot, EndpointSource, RuntimeSnapshot } from '../messages.js';
 import type { DrainingEndpoint } from './endpoint-sweeper.js';
 import { outlierDetectionOn } from '../worker/outlier.js';
 
@@ -12,6 +12,8 @@ interface EndpointRef {
   address: string;
   port: number;
   zone: string;
+  source?: EndpointSource | undefined;
+  hostname?: string | undefined;
 }
 
 /** Names of the failure-rate breaker's phases, by their number in SharedState. */
@@ -22,6 +24,10 @@ export interface EndpointView {
   address: string;
   port: number;
   zone: string;
+  /** Where the endpoint came from: the config file, the admin API (PUT), or DNS (discovery). */
+  source: EndpointSource;
+  /** The name its address was resolved from (a host name in the config, a DNS name), or null. */
+  hostname: string | null;
   state: 'active' | 'draining';
   weight: number;
   effective_weight: number;
@@ -88,6 +94,8 @@ function endpointView(state: SharedState, c: ClusterSnapshot, e: EndpointRef, no
     address: e.address,
     port: e.port,
     zone: e.zone,
+    source: e.source ?? 'config',
+    hostname: e.hostname ?? null,
     state: removed || s.endpoint(e.slot, 'state') === EndpointState.Draining ? 'draining' : 'active',
     weight: s.endpoint(e.slot, 'weight'),
     effective_weight: s.endpoint(e.slot, 'effective_weight_milli') / 1000,

@@ -13,7 +13,7 @@
  */
 import { EndpointState, HEALTH_EJECTED, type SharedState } from '@pillion/core';
 import type { Logger } from '../logger.js';
-import type { RuntimeSnapshot } from '../messages.js';
+import type { EndpointSource, RuntimeSnapshot } from '../messages.js';
 import { forgetEjection, returnIfDue } from '../worker/outlier.js';
 import type { SlotRegistry } from './slot-registry.js';
 
@@ -25,6 +25,8 @@ export interface DrainingEndpoint {
   readonly address: string;
   readonly port: number;
   readonly zone: string;
+  readonly source: EndpointSource | undefined;
+  readonly hostname: string | undefined;
   /** The first snapshot generation without the endpoint: workers running it no longer pick it. */
   readonly generation: number;
   readonly since: number;
@@ -73,6 +75,8 @@ export class EndpointSweeper {
           address: e.address,
           port: e.port,
           zone: e.zone,
+          source: e.source,
+          hostname: e.hostname,
           generation: next.generation,
           since: now,
           marked: false,

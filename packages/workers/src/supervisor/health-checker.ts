@@ -116,8 +116,9 @@ export class HealthChecker {
       const spec = probeSpecOf(hc, tls, c.config.protocol);
       for (const e of c.endpoints) {
         // A change of the cluster's TLS settings or protocol restarts its checks; new material alone does not.
-        const signature = JSON.stringify([c.slot, e.address, e.port, hc, c.config.tls, c.config.protocol]);
-        wanted.set(e.slot, { cluster: c.name, clusterSlot: c.slot, slot: e.slot, key: e.key, address: e.address, port: e.port, config: hc, spec, signature });
+        const signature = JSON.stringify([c.slot, e.address, e.port, e.hostname, hc, c.config.tls, c.config.protocol]);
+        const named = e.hostname === undefined ? spec : { ...spec, serverName: e.hostname };
+        wanted.set(e.slot, { cluster: c.name, clusterSlot: c.slot, slot: e.slot, key: e.key, address: e.address, port: e.port, config: hc, spec: named, signature });
       }
     }
     for (const name of [...this.tls.keys()]) if (!tlsSeen.has(name)) this.tls.delete(name);

@@ -40,6 +40,8 @@ export interface Http2ProbeSpec {
   statuses: StatusMatcher;
   protocol: H2Protocol;
   tls?: ClusterTls | undefined;
+  /** The name the endpoint's address was resolved from: the TLS server name and the default Host, as the address would be. */
+  serverName?: string | undefined;
 }
 
 /** A gRPC health check. */
@@ -50,13 +52,15 @@ export interface GrpcProbeSpec {
   authority: string | undefined;
   protocol: H2Protocol;
   tls?: ClusterTls | undefined;
+  /** The name the endpoint's address was resolved from: the TLS server name and the default Host, as the address would be. */
+  serverName?: string | undefined;
 }
 
 export function http2Probe(spec: Http2ProbeSpec, address: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const run = new ProbeRun(timeoutMs, resolve);
-    const authority = spec.host ?? hostPort(address, port);
-    connectFor(run, spec.protocol, spec.tls, address, port, alpnOf(spec.protocol), (socket, agreed) => {
+    const authority = spec.host ?? hostPort(spec.serverName ?? address, port);
+    connectFor(run, spec.protocol, spec.tls, address, port, alpnOf(spec.protocol), spec.serverName ?? address, (socket, agreed) => {
       if (spec.protocol === 'auto' && agreed !== 'h2') {
         http1OnSocket(run, socket, spec.path, authority, spec.statuses);
         return;
@@ -79,7 +83,7 @@ export function http2Probe(spec: Http2ProbeSpec, address: string, port: number, 
 export function grpcProbe(spec: GrpcProbeSpec, address: string, port: number, timeoutMs: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const run = new ProbeRun(timeoutMs, resolve);
-    connectFor(run, spec.protocol, spec.tls, address, port, ['h2'], (socket) => {
+    connectFor(run, spec.protocol, spec.tls, address, port, ['h2'], spec.serverName ?? address, (socket) => {
       const stream = h2Stream(
         run,
         socket,
@@ -87,7 +91,7 @@ export function grpcProbe(spec: GrpcProbeSpec, address: string, port: number, ti
         {
           ':method': 'POST',
           ':path': HEALTH_CHECK_PATH,
-          ':authority': spec.authority ?? hostPort(address, port),
+          ':authority': spec.authority ?? hostPort(spec.serverName ?? address, port),
           'content-type': 'application/grpc',
           te: 'trailers',
           // The endpoint learns the check's deadline (at most 8 digits, as gRPC allows).
@@ -135,6 +139,7 @@ function connectFor(
   address: string,
   port: number,
   alpn: string[] | undefined,
+  serverName: string,
   then: (socket: Socket, agreed: string | false) => void,
 ): void {
   if (protocol === 'h2c') {
@@ -153,7 +158,7 @@ function connectFor(
   }
   let tcpUp = false;
   let secure = false;
-  const socket = run.own(tlsConnect({ ...tls.connectOptions(address), ALPNProtocols: alpn, host: address, port }));
+  const socket = run.own(tlsConnect({ ...tls.connectOptions(serverName), ALPNProtocols: alpn, host: address, port }));
   socket.once('connect', () => (tcpUp = true));
   socket.once('secureConnect', () => {
     secure = true;

@@ -34,6 +34,8 @@ export interface HttpProbe {
   tls?: ClusterTls | undefined;
   /** The cluster's protocol, which the request is spoken in; unset: http1. */
   protocol?: UpstreamProtocol | undefined;
+  /** The name the endpoint's address was resolved from: the TLS server name and the default Host, as the address would be. */
+  serverName?: string | undefined;
 }
 
 export interface TcpProbe {
@@ -41,6 +43,8 @@ export interface TcpProbe {
   tls?: ClusterTls | undefined;
   /** ALPN offered in the TLS handshake, as the cluster's connections offer it; unset: the cluster's `tls.alpn`. */
   alpn?: string[] | undefined;
+  /** The name the endpoint's address was resolved from: the TLS server name and the default Host, as the address would be. */
+  serverName?: string | undefined;
 }
 
 export interface GrpcProbe {
@@ -51,6 +55,8 @@ export interface GrpcProbe {
   authority: string | undefined;
   protocol: H2Protocol;
   tls?: ClusterTls | undefined;
+  /** The name the endpoint's address was resolved from: the TLS server name and the default Host, as the address would be. */
+  serverName?: string | undefined;
 }
 
 export type ProbeSpec = HttpProbe | TcpProbe | GrpcProbe;
@@ -61,7 +67,7 @@ export function runProbe(spec: ProbeSpec, address: string, port: number, timeout
     const protocol = spec.protocol ?? 'http1';
     return protocol === 'http1' ? httpProbe(spec, address, port, timeoutMs) : http2Probe({ ...spec, protocol }, address, port, timeoutMs);
   }
-  return spec.tls ? tlsProbe(spec.tls, spec.alpn, address, port, timeoutMs) : tcpProbe(address, port, timeoutMs);
+  return spec.tls ? tlsProbe(spec.tls, spec.alpn, address, port, timeoutMs, spec.serverName ?? address) : tcpProbe(address, port, timeoutMs);
 }
 
 function httpProbe(spec: HttpProbe, address: string, port: number, timeoutMs: number): Promise<ProbeResult> {
@@ -73,11 +79,11 @@ function httpProbe(spec: HttpProbe, address: string, port: number, timeoutMs: nu
       path: spec.path,
       method: 'GET',
       agent: false as const,
-      headers: { host: spec.host ?? hostPort(address, port), 'user-agent': 'pillion-health-check', connection: 'close' },
+      headers: { host: spec.host ?? hostPort(spec.serverName ?? address, port), 'user-agent': 'pillion-health-check', connection: 'close' },
     };
     const tls = spec.tls;
     // servername '' (no SNI, as the pool sends to an address without `sni`): https would take it from the Host header.
-    const tlsOptions = tls?.connectOptions(address);
+    const tlsOptions = tls?.connectOptions(spec.serverName ?? address);
     const req: ClientRequest = run.own(tlsOptions ? httpsRequest({ ...tlsOptions, servername: tlsOptions.servername ?? '', ...options }) : request(options));
     let tcpUp = false;
     req.once('socket', (s: Socket) => s.once('connect', () => (tcpUp = true)));
@@ -107,12 +113,12 @@ function tcpProbe(address: string, port: number, timeoutMs: number): Promise<Pro
  * check then closes the connection (close_notify) and fails if the endpoint answers with an alert
  * instead (it refused the certificate, or the lack of one).
  */
-function tlsProbe(tls: ClusterTls, alpn: string[] | undefined, address: string, port: number, timeoutMs: number): Promise<ProbeResult> {
+function tlsProbe(tls: ClusterTls, alpn: string[] | undefined, address: string, port: number, timeoutMs: number, serverName: string): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let settled = false;
     let tcpUp = false;
     let secure = false;
-    const options = tls.connectOptions(address);
+    const options = tls.connectOptions(serverName);
     const socket = tlsConnect({ ...options, ALPNProtocols: alpn ?? options.ALPNProtocols, host: address, port });
     const done = (ok: boolean, detail: string) => {
       if (settled) return;

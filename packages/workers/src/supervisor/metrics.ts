@@ -8,6 +8,7 @@ import type { RuntimeSnapshot } from '../messages.js';
 import type { FilterCounters } from '../messages.js';
 import { addL4Metrics } from '../l4/l4-metrics.js';
 import { addLatencyMetrics } from './latency-metrics.js';
+import type { DnsClusterStats } from './dns-discovery.js';
 
 type Labels = Record<string, string | number>;
 interface Sample {
@@ -46,6 +47,8 @@ export interface MetricsSource {
   filterCounters?(): Iterable<FilterCounters>;
   /** Certificate files' expiry (ms since the epoch) and certificate reloads by result. */
   tls?(): { expiries: readonly { file: string; notAfter: number }[]; reloads: Record<string, number> };
+  /** DNS discovery, by cluster. */
+  dns?(): ReadonlyMap<string, DnsClusterStats>;
 }
 
 export function createMetricsRegistry(src: MetricsSource): Registry {
@@ -226,6 +229,16 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
     add('tls_certificate_reloads_total', 'Reloads of changed certificate, key and CA files, by result; a failed one keeps the running certificates.', 'counter', () =>
       Object.entries(tls().reloads).map(([result, value]) => ({ value, labels: { result } })),
     );
+  }
+  if (src.dns) {
+    const dns = src.dns;
+    const perDnsCluster = (read: (s: DnsClusterStats) => number) => () => [...dns()].map(([cluster, s]) => ({ value: read(s), labels: { cluster } }));
+    add('dns_resolutions_total', 'DNS queries of discovery clusters, by result: ok (endpoints), empty (no such name or no records), failure (no answer; the last good endpoints stay).', 'counter', () =>
+      [...dns()].flatMap(([cluster, s]) => (['ok', 'empty', 'failure'] as const).map((result) => ({ value: s.results[result], labels: { cluster, result } }))),
+    );
+    add('dns_endpoints', 'Endpoints a discovery cluster has from DNS.', 'gauge', perDnsCluster((s) => s.endpoints));
+    add('dns_last_success_timestamp_seconds', 'When a discovery cluster last had an answer with endpoints (Unix time; 0: never).', 'gauge', perDnsCluster((s) => s.lastSuccess / 1000));
+    add('dns_stale_names', 'Names of a discovery cluster serving their last good endpoints because the last query failed or answered empty once.', 'gauge', perDnsCluster((s) => s.staleNames));
   }
   add('config_reloads_total', 'Config file reloads (SIGHUP or file change), by result; a failed one keeps the running config.', 'counter', () =>
     Object.entries(src.reloads?.() ?? {}).map(([result, value]) => ({ value, labels: { result } })),

@@ -87,7 +87,7 @@ export class SlotRegistry {
         }
         // New, or back before its old slot was freed.
         this.state.setEndpoint(es, 'state', EndpointState.Active);
-        return { slot: es, address: e.address, port: e.port, weight: e.weight, zone: e.zone, key };
+        return { slot: es, address: e.address, port: e.port, weight: e.weight, zone: e.zone, key, priority: e.priority };
       });
       return { slot, name: c.name, config: c, endpoints };
     });

@@ -35,6 +35,8 @@ import { WeightUpdater } from './weight-updater.js';
 import { FilterRegistry } from './filter-registry.js';
 import { TlsRegistry } from './tls-registry.js';
 import { HealthChecker } from './health-checker.js';
+import { DnsDiscovery } from './dns-discovery.js';
+import { EndpointSources } from './endpoint-sources.js';
 import type { MetricsSource } from './metrics.js';
 import { reloadProblems } from './reload-check.js';
 import { SlotRegistry } from './slot-registry.js';
@@ -71,6 +73,9 @@ export function workerResourceLimits(config: Config): { maxYoungGenerationSizeMb
 }
 
 export class Supervisor {
+  /** The config as the operator declared it (file, then admin API changes): what `/config` shows and reloads compare with. */
+  private declared: Config;
+  /** What runs: `declared` with host names resolved and discovery clusters' DNS endpoints filled in. */
   private current: Config;
   readonly workers: number;
   readonly log: Logger;
@@ -93,6 +98,10 @@ export class Supervisor {
   private readonly filters: FilterRegistry;
   private readonly tls: TlsRegistry;
   private readonly checker: ConfigChecker;
+  private readonly sources = new EndpointSources();
+  private readonly discovery: DnsDiscovery;
+  /** The last problem applying a DNS change, logged once until it changes. */
+  private dnsApplyProblem = '';
   /** Each worker's latest filter counters (errors and the filters' own metrics). */
   private readonly filterCounters = new Map<number, FilterCounters>();
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -107,7 +116,7 @@ export class Supervisor {
   adminPort = 0;
 
   constructor(opts: SupervisorOptions) {
-    this.current = opts.config;
+    this.declared = opts.config;
     this.workers = opts.config.workers === 'auto' ? availableParallelism() : opts.config.workers;
     this.log = opts.logger ?? createLogger(opts.config.log.level, { name: 'pillion' });
     this.faults = opts.faults ?? false;
@@ -120,7 +129,10 @@ export class Supervisor {
       maxRoutes: cap.max_routes,
     });
     this.slots = new SlotRegistry(this.state);
-    this.snapshot = this.slots.snapshot(this.config);
+    // Host names and DNS endpoints are resolved in start(); until then the clusters go without them.
+    this.current = this.sources.effective(this.declared, undefined);
+    this.snapshot = this.sources.annotate(this.slots.snapshot(this.config));
+    this.discovery = new DnsDiscovery({ log: this.log, onChange: (cluster) => this.onDnsChange(cluster) });
     this.health = new HealthChecker(this.state, this.log);
     this.sweeper = new EndpointSweeper(this.state, this.slots, this.log, () => this.config.drain_timeout);
     this.weights = new WeightUpdater({ state: this.state, snapshot: () => this.snapshot, workers: this.workers });
@@ -135,6 +147,7 @@ export class Supervisor {
       reloads: () => this.reloads,
       filterCounters: () => this.filterCounters.values(),
       tls: () => ({ expiries: this.tls.expiries, reloads: this.tlsReloads }),
+      dns: () => this.discovery.stats(),
     };
     // prom-client (and its default process metrics) loads on the first scrape, not at start.
     let registry: Promise<MetricsRegistry> | undefined;
@@ -142,7 +155,7 @@ export class Supervisor {
     this.admin = new AdminServer(
       {
         ready: () => this.readiness(),
-        config: () => this.config,
+        config: () => this.declared,
         clusters: () => clustersView(this.state, this.snapshot, this.sweeper.drainingEndpoints),
         stats: () =>
           import('./stats-json.js').then((m) =>
@@ -169,6 +182,16 @@ export class Supervisor {
    */
   async start(): Promise<void> {
     loadUws(); // fail here, before any thread starts, when only the JS fallback would load
+    if (EndpointSources.needsResolution(this.declared)) {
+      const problems = await this.resolveEndpoints(this.declared);
+      if (problems.length) throw new ConfigError(problems);
+      const prev = this.snapshot;
+      this.current = this.sources.effective(this.declared, this.discovery);
+      const capacity = this.slots.capacityProblem(this.current);
+      if (capacity) throw new ConfigError([{ path: 'clusters', message: capacity }]);
+      this.snapshot = this.sources.annotate(this.slots.snapshot(this.current));
+      this.sweeper.retire(prev, this.snapshot);
+    }
     await this.filters.prepare(this.config);
     const filters = this.filters.build(this.config);
     if (!filters.ok) throw new ConfigError(filters.problems);
@@ -178,7 +201,7 @@ export class Supervisor {
     this.snapshot.tls = tls.material;
     this.tls.watchChanges((file) => {
       this.log.info({ file }, 'TLS file changed; reloading certificates');
-      const r = this.applyConfig(this.config, `TLS file ${file} changed`);
+      const r = this.applyConfig(this.declared, `TLS file ${file} changed`);
       if (r.ok) this.tlsReloads.success++;
       else {
         this.tlsReloads.failure++;
@@ -187,11 +210,11 @@ export class Supervisor {
     });
     this.tls.startRotation(
       () => this.config,
-      () => void this.applyConfig(this.config, 'session ticket keys rotated'),
+      () => void this.applyConfig(this.declared, 'session ticket keys rotated'),
     );
     this.filters.watch((file) => {
       this.log.info({ file }, 'filter file changed; reloading its filters');
-      const r = this.applyConfig(this.config, `filter file ${file} changed`);
+      const r = this.applyConfig(this.declared, `filter file ${file} changed`);
       if (!r.ok) for (const p of r.problems) this.log.error({ path: p.path || undefined, problem: p.message }, 'filter reload refused; the running filters were kept');
     });
     this.adminPort = await this.admin.listen(this.config.admin.address, this.config.admin.port);
@@ -271,6 +294,7 @@ export class Supervisor {
   }
 
   private async stopNow(): Promise<void> {
+    this.discovery.close();
     this.health.close();
     this.filters.close();
     this.tls.close();
@@ -354,7 +378,8 @@ export class Supervisor {
    * Makes `next` the running config: slots for new endpoints, removed ones draining, health checks
    * matched to it, then the new snapshot broadcast to every worker. The caller has validated it.
    */
-  applyConfig(next: Config, reason: string): ApplyResult {
+  applyConfig(declared: Config, reason: string): ApplyResult {
+    const next = this.sources.effective(declared, this.discovery);
     const capacity = this.slots.capacityProblem(next);
     if (capacity) return { ok: false, problems: [{ path: 'clusters', message: capacity }] };
     const filters = this.filters.build(next);
@@ -362,10 +387,11 @@ export class Supervisor {
     const tls = this.tls.build(next);
     if (!tls.ok) return { ok: false, problems: tls.problems };
     const prev = this.snapshot;
-    const snapshot = this.slots.snapshot(next);
+    const snapshot = this.sources.annotate(this.slots.snapshot(next));
     snapshot.filters = filters.specs;
     snapshot.tls = tls.material;
     this.sweeper.retire(prev, snapshot);
+    this.declared = declared;
     this.current = next;
     this.snapshot = snapshot;
     this.log.level = next.log.level;
@@ -412,31 +438,67 @@ export class Supervisor {
     const next = transform ? transform(v.config) : v.config;
     const refused = reloadProblems(this.config, next, this.workers, availableParallelism());
     if (refused.length) return { ok: false, problems: refused };
-    if (JSON.stringify(next) === JSON.stringify(this.config)) {
+    if (JSON.stringify(next) === JSON.stringify(this.declared)) {
       this.log.info({ file }, 'config reloaded; nothing changed');
       return { ok: true, generation: this.snapshot.generation };
     }
-    return this.applyConfig(next, `reload of ${file}`);
+    const unresolved = await this.resolveEndpoints(next);
+    if (this.draining) return { ok: false, problems: [{ path: '', message: 'draining' }] };
+    if (unresolved.length) {
+      await this.discovery.sync(this.declared.clusters);
+      return { ok: false, problems: unresolved };
+    }
+    const adminSet = this.sources.clearAdmin();
+    const result = this.applyConfig(next, `reload of ${file}`);
+    if (!result.ok) {
+      this.sources.restoreAdmin(adminSet);
+      await this.discovery.sync(this.declared.clusters);
+    }
+    return result;
+  }
+
+  /**
+   * Host names of `config`'s endpoints looked up, and its discovery clusters started (or changed) with
+   * their first answers, before it is applied; problems name the endpoint fields that did not resolve.
+   */
+  private async resolveEndpoints(config: Config): Promise<ConfigProblem[]> {
+    const [problems] = await Promise.all([this.sources.resolveConfig(config), this.discovery.sync(config.clusters)]);
+    return problems;
+  }
+
+  /** A discovery cluster's DNS endpoints changed: applied like any other endpoint change. */
+  private onDnsChange(cluster: string): void {
+    if (this.draining) return;
+    const r = this.applyConfig(this.declared, `DNS answer for cluster ${cluster} changed`);
+    const problem = r.ok ? '' : r.problems.map((p) => formatProblem(p).trim()).join('; ');
+    if (problem && problem !== this.dnsApplyProblem) this.log.error({ cluster, problem }, 'DNS endpoints cannot be applied; the running endpoints stay');
+    this.dnsApplyProblem = problem;
   }
 
   /** `PUT /clusters/NAME/endpoints` */
   private async putEndpoints(name: string, body: unknown): Promise<AdminReply> {
     if (this.draining) return { status: 503, body: { error: 'draining' } };
-    if (!this.config.clusters.some((c) => c.name === name)) return { status: 404, body: { error: `no cluster "${name}"` } };
+    if (!this.declared.clusters.some((c) => c.name === name)) return { status: 404, body: { error: `no cluster "${name}"` } };
     const parsed = await this.checker.endpoints(body);
+    const unresolved = parsed.ok ? await this.sources.resolve(parsed.value, (j) => `[${j}]`) : [];
     // The config may have changed while the body was checked: look the cluster up again.
     if (this.draining) return { status: 503, body: { error: 'draining' } };
-    const index = this.config.clusters.findIndex((c) => c.name === name);
+    const index = this.declared.clusters.findIndex((c) => c.name === name);
     if (index < 0) return { status: 404, body: { error: `no cluster "${name}"` } };
+    if (this.declared.clusters[index]!.discovery) return { status: 409, body: { error: `cluster "${name}" takes its endpoints from DNS (discovery); change its discovery in the config file` } };
     if (!parsed.ok) return { status: 400, body: { error: 'invalid endpoints', problems: parsed.problems } };
+    if (unresolved.length) return { status: 400, body: { error: 'invalid endpoints', problems: unresolved } };
     const total = this.config.clusters.reduce((n, c, i) => n + (i === index ? parsed.value.length : c.endpoints.length), 0);
     const max = this.config.capacity.max_endpoints;
     if (total > max) {
       return { status: 400, body: { error: 'invalid endpoints', problems: [{ path: '', message: `would make ${total} endpoints, more than capacity.max_endpoints (${max})` }] } };
     }
-    const clusters = this.config.clusters.map((c, i) => (i === index ? { ...c, endpoints: parsed.value } : c));
-    const r = this.applyConfig({ ...this.config, clusters }, `PUT /clusters/${name}/endpoints`);
+    const clusters = this.declared.clusters.map((c, i) => (i === index ? { ...c, endpoints: parsed.value } : c));
+    const r = this.applyConfig({ ...this.declared, clusters }, `PUT /clusters/${name}/endpoints`);
     if (!r.ok) return { status: 409, body: { error: 'cannot apply', problems: r.problems } };
+    this.sources.setByAdmin(name);
+    // The source shows in /clusters: the snapshot just built still says `config`.
+    this.sources.annotate(this.snapshot);
     return { status: 200, body: { cluster: name, generation: r.generation, endpoints: parsed.value } };
   }
 
@@ -450,10 +512,10 @@ export class Supervisor {
     if ('status' in found) return found;
     if (!parsed.ok) return { status: 400, body: { error: 'invalid weight', problems: parsed.problems } };
     const { index, j } = found;
-    const cluster = this.config.clusters[index]!;
+    const cluster = this.declared.clusters[index]!;
     const endpoints = cluster.endpoints.map((e, k) => (k === j ? { ...e, weight: parsed.value } : e));
-    const clusters = this.config.clusters.map((c, i) => (i === index ? { ...c, endpoints } : c));
-    const r = this.applyConfig({ ...this.config, clusters }, `POST /clusters/${name}/endpoints/${endpoint}/weight`);
+    const clusters = this.declared.clusters.map((c, i) => (i === index ? { ...c, endpoints } : c));
+    const r = this.applyConfig({ ...this.declared, clusters }, `POST /clusters/${name}/endpoints/${endpoint}/weight`);
     if (!r.ok) return { status: 409, body: { error: 'cannot apply', problems: r.problems } };
     return { status: 200, body: { cluster: name, endpoint: cluster.endpoints[j]!.address + ':' + cluster.endpoints[j]!.port, weight: parsed.value, generation: r.generation } };
   }
@@ -461,10 +523,11 @@ export class Supervisor {
   /** Where an endpoint is in the running config, or the reply saying it is not there (or that the process drains). */
   private findEndpoint(name: string, endpoint: string): { index: number; j: number } | AdminReply {
     if (this.draining) return { status: 503, body: { error: 'draining' } };
-    const index = this.config.clusters.findIndex((c) => c.name === name);
+    const index = this.declared.clusters.findIndex((c) => c.name === name);
     if (index < 0) return { status: 404, body: { error: `no cluster "${name}"` } };
+    if (this.declared.clusters[index]!.discovery) return { status: 409, body: { error: `cluster "${name}" takes its endpoints and their weights from DNS (discovery)` } };
     const at = splitEndpointKey(endpoint);
-    const j = at ? this.config.clusters[index]!.endpoints.findIndex((e) => e.address === at.address && e.port === at.port) : -1;
+    const j = at ? this.declared.clusters[index]!.endpoints.findIndex((e) => e.address === at.address && e.port === at.port) : -1;
     if (j < 0) return { status: 404, body: { error: `cluster "${name}" has no endpoint ${endpoint}` } };
     return { index, j };
   }

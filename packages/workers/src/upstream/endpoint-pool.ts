@@ -55,6 +55,8 @@ export interface EndpointPoolOptions {
   maxConnectionAgeMs: number;
   /** The cluster's TLS, read at each connect; unset or null: plaintext. */
   tls?: ClusterTlsSource | null;
+  /** The name `host` was resolved from, if any: TLS uses it (SNI, certificate check) as it would `host`. */
+  tlsName?: string | undefined;
 }
 
 /** Breaker limits, all workers together (Infinity = none). */
@@ -141,7 +143,7 @@ export class EndpointPool implements UpstreamPool {
     this.maxResponseHeadBytes = opts.maxResponseHeadBytes;
     this.clock = sources.clock ?? systemClock;
     this.random = sources.random ?? Math.random;
-    this.tls = opts.tls ? new EndpointTls(opts.tls, opts.host, stats, opts.clusterSlot) : null;
+    this.tls = opts.tls ? new EndpointTls(opts.tls, opts.tlsName ?? opts.host, stats, opts.clusterSlot) : null;
   }
 
   /** New breaker limits after a config change; connections already open stay. */

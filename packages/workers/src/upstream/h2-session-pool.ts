@@ -128,7 +128,7 @@ export class H2SessionPool implements ManagedPool {
     if (opts.protocol === 'h2c') this.tls = null;
     else {
       if (!opts.tls) throw new Error(`protocol ${opts.protocol} is HTTP/2 over TLS: the cluster needs tls`);
-      this.tls = new EndpointTls(opts.tls, opts.host, stats, opts.clusterSlot);
+      this.tls = new EndpointTls(opts.tls, opts.tlsName ?? opts.host, stats, opts.clusterSlot);
     }
     this.scheme = this.tls === null ? 'http' : 'https';
     const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;

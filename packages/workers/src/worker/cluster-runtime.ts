@@ -43,6 +43,7 @@ export interface UpstreamEndpoint {
   readonly address: string;
   readonly port: number;
   readonly zone: string;
+  readonly priority: number;
   /** HTTP/1.1 connections (EndpointPool) or HTTP/2 sessions (H2SessionPool), by the cluster's protocol. */
   readonly pool: ManagedPool;
   /** TLS to the endpoint (its pool's), for the HTTP pool and TCP connections alike; null: plaintext. */
@@ -124,9 +125,11 @@ export class ClusterRuntime implements PickSource {
     const tls = c.tls === undefined ? null : () => tlsOf?.(name);
     this.endpoints = snapshot.endpoints.map((e: EndpointSnapshot) => {
       const old = reuse.get(e.key);
-      if (old && old.slot === e.slot) {
+      // A pool speaks TLS under the name it was made with: a new name (an SRV target renamed) gets a new pool.
+      if (old && old.slot === e.slot && (old.tls === null || old.tls.address === (e.hostname ?? e.address))) {
         old.pool.setLimits(poolLimits(c));
-        return old.zone === e.zone ? old : { ...old, zone: e.zone };
+        const priority = e.priority ?? 0;
+        return old.zone === e.zone && old.priority === priority ? old : { ...old, zone: e.zone, priority };
       }
       const options = {
         host: e.address,
@@ -139,8 +142,9 @@ export class ClusterRuntime implements PickSource {
         maxRequestsPerConnection: c.pool.max_requests_per_connection,
         maxResponseHeadBytes,
         ...poolLimits(c),
-        ...poolTuning(c, e.address, e.port),
+        ...poolTuning(c, e.hostname ?? e.address, e.port),
         tls,
+        tlsName: e.hostname,
       };
       const protocol = c.protocol;
       const pool: ManagedPool =
@@ -148,7 +152,7 @@ export class ClusterRuntime implements PickSource {
           ? new EndpointPool(options, state, stats)
           : new H2SessionPool({ ...options, protocol, http2: h2Options(c.http2) }, state, stats);
       pool.warm(); // a new endpoint (or a new worker): open its connections before requests need them
-      return { slot: e.slot, key: e.key, address: e.address, port: e.port, zone: e.zone, pool, tls: pool.tls };
+      return { slot: e.slot, key: e.key, address: e.address, port: e.port, zone: e.zone, priority: e.priority ?? 0, pool, tls: pool.tls };
     });
     for (const e of this.endpoints) this.bySlot.set(e.slot, e);
     const lb = balancerConfigOf(c.lb);
@@ -210,6 +214,7 @@ export class ClusterRuntime implements PickSource {
         healthy: (health & NOT_HEALTHY) === 0,
         ejected,
         draining: s.endpoint(e.slot, 'state') !== EndpointState.Active,
+        priority: e.priority,
         effectiveWeight: effective > 0 ? effective : undefined,
       });
     }
