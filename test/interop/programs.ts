@@ -6,7 +6,7 @@ import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 /** The programs, each with the Debian package that installs it. */
-export const PACKAGES = { curl: 'curl', nginx: 'nginx', openssl: 'openssl', h2load: 'nghttp2-client', chromium: 'chromium', dnsmasq: 'dnsmasq-base' } as const;
+export const PACKAGES = { curl: 'curl', nginx: 'nginx', openssl: 'openssl', h2load: 'nghttp2-client', chromium: 'chromium', dnsmasq: 'dnsmasq-base', wrk: 'wrk' } as const;
 export type Program = keyof typeof PACKAGES;
 export const PROGRAMS = Object.keys(PACKAGES) as Program[];
 
