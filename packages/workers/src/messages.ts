@@ -51,6 +51,20 @@ export interface FilterSpec {
   /** The filter's range of shared token buckets (local-rate-limit and friends). */
   bucketBase: number;
   bucketCount: number;
+  /** Set when the module speaks Envoy's proxy-wasm ABI (told by its exports); null for Pillion's own. */
+  proxyWasm: ProxyWasmSpec | null;
+}
+
+/** What a proxy-wasm filter needs beyond a Pillion one. */
+export interface ProxyWasmSpec {
+  rootId: string;
+  /** Per direction (request, response): hand the module the whole body. */
+  bufferBody: [boolean, boolean];
+  maxBodyBytes: number;
+  /** The store shared by every worker's VMs of this filter; null when the module does not use it. */
+  sharedData: { buffer: SharedArrayBuffer; keys: number; keyBytes: number; valueBytes: number } | null;
+  /** The queues shared by every worker's VMs of this filter; null when the module does not use them. */
+  sharedQueues: { buffer: SharedArrayBuffer; queues: number; items: number; itemBytes: number } | null;
 }
 
 /** A TLS listener's certificates and keys (PEM), read and checked by the supervisor. */

@@ -257,7 +257,31 @@ function buildSchemas(z: typeof Zod) {
   const filter = z.union(
     [
       z.strictObject({ plugin: name, config: z.unknown().optional(), fail_open: z.boolean().default(false), name: name.optional(), max_memory: z.string().or(z.number()).optional() }),
-      z.strictObject({ wasm: z.string().min(1), config: z.unknown().optional(), fail_open: z.boolean().default(false), name: name.optional(), max_memory: z.string().or(z.number()).optional() }),
+      z.strictObject({
+        wasm: z.string().min(1),
+        config: z.unknown().optional(),
+        fail_open: z.boolean().default(false),
+        name: name.optional(),
+        max_memory: z.string().or(z.number()).optional(),
+        // proxy-wasm modules only (told by their proxy_abi_version_0_2_x export):
+        root_id: z.string().default(''),
+        buffer_body: z.array(z.enum(['request', 'response'])).default([]),
+        max_body_bytes: z.string().or(z.number()).default('1MiB'),
+        shared_data: z
+          .strictObject({
+            keys: z.number().int().min(1).max(65536).default(256),
+            key_bytes: z.number().int().min(1).max(65536).default(256),
+            value_bytes: z.number().int().min(1).max(16 * 1024 * 1024).default(4096),
+          })
+          .prefault({}),
+        shared_queues: z
+          .strictObject({
+            queues: z.number().int().min(1).max(1024).default(8),
+            items: z.number().int().min(1).max(65536).default(64),
+            item_bytes: z.number().int().min(1).max(16 * 1024 * 1024).default(4096),
+          })
+          .prefault({}),
+      }),
     ],
     { error: 'must be { plugin: NAME, config } or { wasm: PATH, config }' },
   );

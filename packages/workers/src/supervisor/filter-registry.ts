@@ -15,7 +15,7 @@ import { existsSync, readFileSync, readdirSync, statSync, watch, type FSWatcher 
 import { createRequire } from 'node:module';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { Config, ConfigProblem } from '@pillion/core';
-import type { FilterSpec } from '../messages.js';
+import type { FilterSpec, ProxyWasmSpec } from '../messages.js';
 import { AtomicBuckets } from '../wasm/shared-buckets.js';
 import type * as WasmHost from '../wasm/index.js';
 
@@ -38,6 +38,10 @@ export class FilterRegistry {
   readonly bucketsBuffer = new SharedArrayBuffer(MAX_FILTER_BUCKETS * AtomicBuckets.BYTES_PER_BUCKET);
   private readonly compiled = new Map<string, Compiled>();
   private readonly bucketBases = new Map<string, number>();
+  /** Per `listener/filter`, the proxy-wasm shared data store, kept across reloads while its limits hold. */
+  private readonly sharedData = new Map<string, WasmHost.proxyWasm.SharedData>();
+  /** Per `listener/filter`, the proxy-wasm shared queues, likewise. */
+  private readonly sharedQueues = new Map<string, WasmHost.proxyWasm.SharedQueues>();
   private readonly watchers = new Map<string, FSWatcher>();
   private onChange: ((file: string) => void) | null = null;
   private debounce: NodeJS.Timeout | null = null;
@@ -100,8 +104,32 @@ export class FilterRegistry {
           problems.push({ path: 'plugin' in f ? `${at}.plugin` : `${at}.wasm`, message: (e as Error).message });
           return;
         }
-        const configJson = JSON.stringify(f.config ?? {});
         const key = `${l.name}/${name}`;
+        const abi = host.proxyWasm.proxyWasmAbiOf(module);
+        if (abi !== null && 'wasm' in f) {
+          const spec = this.proxyWasmSpec(host, key, module, f, at, problems);
+          if (spec === null) return;
+          // The config as proxy_on_configure reads it: a string as is, anything else as JSON.
+          const config = f.config === undefined ? '' : typeof f.config === 'string' ? f.config : JSON.stringify(f.config);
+          try {
+            const sharedData = spec.sharedData && new host.proxyWasm.SharedData(spec.sharedData.buffer, spec.sharedData);
+            const sharedQueues = spec.sharedQueues && new host.proxyWasm.SharedQueues(spec.sharedQueues.buffer, spec.sharedQueues);
+            const check = new host.proxyWasm.ProxyWasmFilter(module, { name, rootId: spec.rootId, config, maxMemory, maxBodyBytes: spec.maxBodyBytes, bufferBody: spec.bufferBody, sharedData, sharedQueues });
+            check.close();
+          } catch (e) {
+            const detail = e instanceof FilterError ? `${e.kind}: ${e.detail}` : (e as Error).message;
+            problems.push({ path: `${at}.config`, message: `the proxy-wasm filter (ABI ${abi}) refused its config or could not start: ${detail}` });
+            return;
+          }
+          list.push({ name, module, config, failOpen: f.fail_open, maxMemory, bucketBase: 0, bucketCount: 0, proxyWasm: spec });
+          return;
+        }
+        if ('wasm' in f && (f.root_id !== '' || f.buffer_body.length > 0)) {
+          const field = f.root_id !== '' ? 'root_id' : 'buffer_body';
+          problems.push({ path: `${at}.${field}`, message: 'applies only to proxy-wasm modules (this one exports no proxy_abi_version_0_2_x)' });
+          return;
+        }
+        const configJson = JSON.stringify(f.config ?? {});
         let bucketBase = this.bucketBases.get(key);
         if (bucketBase === undefined) {
           bucketBase = this.bucketBases.size * BUCKETS_PER_FILTER;
@@ -119,13 +147,52 @@ export class FilterRegistry {
           problems.push({ path: `${at}.config`, message: `the filter refused its config or could not start: ${detail}` });
           return;
         }
-        list.push({ name, module, config: configJson, failOpen: f.fail_open, maxMemory, bucketBase, bucketCount: BUCKETS_PER_FILTER });
+        list.push({ name, module, config: configJson, failOpen: f.fail_open, maxMemory, bucketBase, bucketCount: BUCKETS_PER_FILTER, proxyWasm: null });
       });
       specs[l.name] = list;
     });
     if (problems.length) return { ok: false, problems };
     this.watchFiles();
     return { ok: true, specs };
+  }
+
+  /** The proxy-wasm part of a filter's spec, or null with the problems recorded. */
+  private proxyWasmSpec(
+    host: typeof WasmHost,
+    key: string,
+    module: WebAssembly.Module,
+    f: Extract<Extract<Config['listeners'][number], { protocol: 'http' }>['filters'][number], { wasm: string }>,
+    at: string,
+    problems: ConfigProblem[],
+  ): ProxyWasmSpec | null {
+    const maxBodyBytes = parseSize(f.max_body_bytes);
+    if (maxBodyBytes === undefined) {
+      problems.push({ path: `${at}.max_body_bytes`, message: 'must be a size like 1MiB, 512KiB or a number of bytes' });
+      return null;
+    }
+    let sharedData: ProxyWasmSpec['sharedData'] = null;
+    if (host.proxyWasm.usesSharedData(module)) {
+      const limits = { keys: f.shared_data.keys, keyBytes: f.shared_data.key_bytes, valueBytes: f.shared_data.value_bytes };
+      let store = this.sharedData.get(key);
+      const same = store && store.limits.keys === limits.keys && store.limits.keyBytes === limits.keyBytes && store.limits.valueBytes === limits.valueBytes;
+      if (!store || !same) this.sharedData.set(key, (store = host.proxyWasm.SharedData.create(limits)));
+      sharedData = { buffer: store.buffer, ...limits };
+    }
+    let sharedQueues: ProxyWasmSpec['sharedQueues'] = null;
+    if (host.proxyWasm.usesSharedQueues(module)) {
+      const limits = { queues: f.shared_queues.queues, items: f.shared_queues.items, itemBytes: f.shared_queues.item_bytes };
+      let store = this.sharedQueues.get(key);
+      const same = store && store.limits.queues === limits.queues && store.limits.items === limits.items && store.limits.itemBytes === limits.itemBytes;
+      if (!store || !same) this.sharedQueues.set(key, (store = host.proxyWasm.SharedQueues.create(limits)));
+      sharedQueues = { buffer: store.buffer, ...limits };
+    }
+    return {
+      rootId: f.root_id,
+      sharedQueues,
+      bufferBody: [f.buffer_body.includes('request'), f.buffer_body.includes('response')],
+      maxBodyBytes,
+      sharedData,
+    };
   }
 
   /** Calls `onChange` (debounced) when a filter's .wasm file changes on disk. */

@@ -1,4 +1,4 @@
-import type { FilterInstance } from './filter-instance.js';
+import type { ChainInstance } from './chain-filter.js';
 
 const EMPTY = new Uint8Array(0);
 /** A pooled state keeps a body buffer up to this size for the next request; larger ones are dropped. */
@@ -27,6 +27,12 @@ export class BodyBuffer {
     return this.bytes.subarray(0, this.length);
   }
 
+  /** Replaces the withheld body with `bytes` (a filter rewrote it); the buffer owns them from now on. */
+  replace(bytes: Uint8Array): void {
+    this.bytes = bytes;
+    this.length = bytes.length;
+  }
+
   /** Hands the body over: its memory is the caller's from now on (the buffer starts empty again). */
   take(): Uint8Array {
     const body = this.bytes.subarray(0, this.length);
@@ -49,7 +55,7 @@ export class FilterChainState {
   /** The id filters see for this request (their per-request context key). */
   id = 0;
   /** Per filter, the instance serving this request; null before it is reached or after it failed. */
-  readonly instances: (FilterInstance | null)[];
+  readonly instances: (ChainInstance | null)[];
   /** Per direction (0 request, 1 response): position of the first filter that wants the whole body, or -1. */
   readonly bufferFrom = [-1, -1];
   /** Per direction: the smallest limit asked for. */
@@ -57,7 +63,7 @@ export class FilterChainState {
   readonly bodies = [new BodyBuffer(), new BodyBuffer()] as const;
 
   constructor(filters: number) {
-    this.instances = new Array<FilterInstance | null>(filters).fill(null);
+    this.instances = new Array<ChainInstance | null>(filters).fill(null);
   }
 
   reset(): void {

@@ -2,10 +2,9 @@ import { HookResult } from '@pillion/sdk';
 import { Action } from './action.js';
 import { FilterChainState } from './chain-state.js';
 import { FilterError, toFilterError } from './filter-error.js';
-import type { FilterInstance } from './filter-instance.js';
+import type { ChainFilter, ChainInstance } from './chain-filter.js';
 import type { FilterRequest } from './filter-request.js';
 import { Hook } from './hooks.js';
-import type { WasmFilter } from './wasm-filter.js';
 
 export interface FilterChainOptions {
   /**
@@ -50,10 +49,15 @@ export class FilterChain {
   private readonly onFilterError: (filterName: string, error: FilterError) => void;
 
   constructor(
-    readonly filters: readonly WasmFilter[],
+    readonly filters: readonly ChainFilter[],
     options: FilterChainOptions,
   ) {
     this.onFilterError = options.onFilterError;
+  }
+
+  /** Stops what the filters run on their own (timers), when the chain is replaced. */
+  close(): void {
+    for (const filter of this.filters) filter.close?.();
   }
 
   get length(): number {
@@ -61,7 +65,7 @@ export class FilterChain {
   }
 
   /** The filter named `name`, or undefined. */
-  filter(name: string): WasmFilter | undefined {
+  filter(name: string): ChainFilter | undefined {
     const filters = this.filters;
     for (let i = 0; i < filters.length; i++) if (filters[i]!.name === name) return filters[i];
     return undefined;
@@ -86,7 +90,7 @@ export class FilterChain {
       req.filterState = state;
     }
     for (let i = 0; i < n; i++) {
-      let instance: FilterInstance;
+      let instance: ChainInstance;
       try {
         instance = filters[i]!.current();
       } catch (error) {
@@ -174,12 +178,18 @@ export class FilterChain {
       return Action.LocalReply;
     }
     if (!end) return Action.Buffer;
-    const whole = buffer.view();
+    let whole = buffer.view();
     for (let p = from; p < n; p++) {
       const i = direction === REQUEST ? p : n - 1 - p;
       const instance = instances[i];
       if (instance == null || (instance.hooks & hook) === 0) continue;
       if (!this.run(req, state, i, instance, hook, whole, true)) return Action.LocalReply;
+      const rewritten = instance.rewrittenBody;
+      if (rewritten !== null) {
+        instance.rewrittenBody = null;
+        buffer.replace(rewritten);
+        whole = buffer.view();
+      }
     }
     return Action.Continue;
   }
@@ -189,7 +199,7 @@ export class FilterChain {
     req: FilterRequest,
     state: FilterChainState,
     i: number,
-    instance: FilterInstance,
+    instance: ChainInstance,
     hook: Hook,
     body: Uint8Array | null,
     end: boolean,
@@ -223,7 +233,7 @@ export class FilterChain {
   }
 
   /** Records a buffer_body call made in a headers hook (calls from body hooks are ignored). */
-  private takeBufferRequest(state: FilterChainState, i: number, instance: FilterInstance, direction: number): void {
+  private takeBufferRequest(state: FilterChainState, i: number, instance: ChainInstance, direction: number): void {
     const limit = instance.bufferLimit[direction]!;
     if (limit === -1) return;
     instance.bufferLimit[direction] = -1;
@@ -237,7 +247,7 @@ export class FilterChain {
    * Filter `i` failed for this request (`instance` is null when it never got one). Reports it,
    * replaces the instance, and answers 500 unless the filter is fail_open; true to go on.
    */
-  private failed(req: FilterRequest, state: FilterChainState, i: number, instance: FilterInstance | null, error: unknown): boolean {
+  private failed(req: FilterRequest, state: FilterChainState, i: number, instance: ChainInstance | null, error: unknown): boolean {
     const filter = this.filters[i]!;
     state.instances[i] = null;
     this.report(i, instance, error);
@@ -246,7 +256,7 @@ export class FilterChain {
     return false;
   }
 
-  private report(i: number, instance: FilterInstance | null, error: unknown): void {
+  private report(i: number, instance: ChainInstance | null, error: unknown): void {
     const filter = this.filters[i]!;
     if (instance !== null) filter.retire(instance);
     this.onFilterError(filter.name, toFilterError(filter.name, error));

@@ -6,6 +6,7 @@ import { FilterError, HostCallError, toFilterError } from './filter-error.js';
 import type { FilterMetrics } from './filter-metrics.js';
 import type { FilterRequest } from './filter-request.js';
 import { Hook } from './hooks.js';
+import type { ChainInstance } from './chain-filter.js';
 import { checkHeaderName, checkHeaderValue, isFramingHeader, parseReplyHeaders } from './local-reply-headers.js';
 import type { SharedBuckets } from './shared-buckets.js';
 import { WasmMemory } from './wasm-memory.js';
@@ -51,7 +52,7 @@ const PATH = /^\/[\x21-\x7e]*$/;
  * One instantiation of a filter module: its memory, the hooks it exports, and the host functions
  * bound to it. Host functions act on `request`, which is set only while a hook runs.
  */
-export class FilterInstance {
+export class FilterInstance implements ChainInstance {
   /** Hooks still worth calling: exported, and not reported as the SDK's default. */
   hooks = 0;
   /** Set once a call failed: its state can no longer be trusted. */
@@ -60,6 +61,8 @@ export class FilterInstance {
   replied = false;
   /** Per direction, the body limit the running hook asked for with buffer_body (-1: none). */
   readonly bufferLimit = [-1, -1];
+  /** Pillion's ABI has no body writes: always null. */
+  rewrittenBody: Uint8Array | null = null;
 
   private readonly exports: HookExports;
   /** Replaced once instantiation returns the module's memory. */

@@ -52,6 +52,12 @@ export class FilterMetrics {
     this.values[id] = value;
   }
 
+  /** The value of metric `id` (an id define returned). */
+  valueOf(id: number): number {
+    this.check(id);
+    return this.values[id]!;
+  }
+
   get(name: string): number | undefined {
     const id = this.names.indexOf(name);
     return id === -1 ? undefined : this.values[id];

@@ -26,3 +26,5 @@ export { Hook } from './hooks.js';
 export { RecordingRequest } from './recording-request.js';
 export type { LocalReply, RecordingRequestInit } from './recording-request.js';
 export { harnessRuntime } from './harness-runtime.js';
+export type { ChainFilter, ChainInstance } from './chain-filter.js';
+export * as proxyWasm from './proxy-wasm/index.js';

@@ -2,6 +2,7 @@ import { FilterError } from './filter-error.js';
 import { FilterMetrics } from './filter-metrics.js';
 import { FilterInstance } from './filter-instance.js';
 import type { BucketRange, FilterLogger, InstanceEnv } from './filter-instance.js';
+import type { ChainFilter } from './chain-filter.js';
 
 /** Default `max_memory`: 16 MiB of linear memory per instance. */
 export const DEFAULT_MAX_MEMORY = 16 * 1024 * 1024;
@@ -36,7 +37,7 @@ const noLog: FilterLogger = () => {};
  * Requests already running keep the instance they started on (FilterChain remembers it), so
  * neither drops them.
  */
-export class WasmFilter implements InstanceEnv {
+export class WasmFilter implements InstanceEnv, ChainFilter {
   readonly name: string;
   readonly failOpen: boolean;
   readonly maxMemory: number;
