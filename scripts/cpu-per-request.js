@@ -9,7 +9,8 @@
  *
  * A variant is comma-separated key=value: label (required), root (a Pillion checkout, default this
  * one), env (NAME=VALUE pairs joined by ';', set for the proxy), node (node options joined by ';'),
- * config (YAML lines joined by ';' added to the config's top level, e.g. worker_heap: {...}).
+ * config (YAML lines joined by ';' added to the config's top level, e.g. worker_heap: {...}),
+ * filters (a JSON file holding the listener's `filters:` list, e.g. to measure a filter's cost).
  * The config is one HTTP listener, route / to one cluster of one endpoint, access logs off.
  * With --trace-gc the proxy runs with node's --trace-gc and the collections during the measured run
  * are summed too (minor = scavenges, major = mark-compacts; time and per request).
@@ -34,7 +35,7 @@ const { values: opt } = parseArgs({
   },
 });
 if (opt.variant.length === 0) {
-  process.stderr.write('usage: node scripts/cpu-per-request.js --variant label=NAME[,root=DIR][,env=A=1;B=2][,node=--flag][,config=KEY: VALUE] ...\n');
+  process.stderr.write('usage: node scripts/cpu-per-request.js --variant label=NAME[,root=DIR][,env=A=1;B=2][,node=--flag][,config=KEY: VALUE][,filters=FILE.json] ...\n');
   process.exit(2);
 }
 const variants = opt.variant.map((v) => {
@@ -48,7 +49,8 @@ const variants = opt.variant.map((v) => {
     const i = pair.indexOf('=');
     env[pair.slice(0, i)] = pair.slice(i + 1);
   }
-  return { label: o.label, root: resolve(o.root ?? join(here, '..')), env, node: (o.node ?? '').split(';').filter(Boolean), config: (o.config ?? '').split(';').filter(Boolean) };
+  const filters = o.filters ? JSON.stringify(JSON.parse(readFileSync(o.filters, 'utf8'))) : null;
+  return { label: o.label, root: resolve(o.root ?? join(here, '..')), env, node: (o.node ?? '').split(';').filter(Boolean), config: (o.config ?? '').split(';').filter(Boolean), filters };
 });
 const port = Number(opt.port);
 const upstreamPort = port + 10;
@@ -76,7 +78,7 @@ listeners:
     protocol: http
     address: 127.0.0.1
     port: ${port}
-    routes:
+${v.filters ? `    filters: ${v.filters}\n` : ''}    routes:
       - match: { prefix: / }
         cluster: app
 clusters:
