@@ -68,7 +68,7 @@ export class HeaderList {
       }
       w += 2;
     }
-    raw.length = w;
+    if (w !== raw.length) raw.length = w; // a length write costs even when nothing changed
     if (!found) raw.push(name, value);
   }
 
@@ -85,7 +85,7 @@ export class HeaderList {
       w += 2;
     }
     const removed = (raw.length - w) >> 1;
-    raw.length = w;
+    if (w !== raw.length) raw.length = w; // a length write costs even when nothing changed
     return removed;
   }
 

@@ -55,7 +55,7 @@ export function stripHopByHop(headers: HeaderList): void {
     }
     w += 2;
   }
-  raw.length = w;
+  if (w !== raw.length) raw.length = w; // a length write costs even when nothing changed
 }
 
 /** Appends the lower-cased option names of one Connection value to `into` (created on demand). */
