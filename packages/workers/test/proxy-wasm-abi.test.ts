@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { BufferType, MapType, Status, deserializePairs, proxyWasmAbiOf, serializePairs } from '../src/wasm/proxy-wasm/index.js';
 import { bufferImports } from '../src/wasm/proxy-wasm/imports-buffers.js';
 import { headerImports } from '../src/wasm/proxy-wasm/imports-headers.js';
+import { contextImports } from '../src/wasm/proxy-wasm/imports-context.js';
 import { property, propertyPath } from '../src/wasm/proxy-wasm/imports-properties.js';
 import type { HostState, VmEnv } from '../src/wasm/proxy-wasm/host.js';
 import { VmMemory } from '../src/wasm/proxy-wasm/vm-memory.js';
@@ -90,6 +91,7 @@ function fakeHost(request: RecordingRequest | null) {
     env,
     memory: vm,
     request,
+    context: request === null ? 0 : 2,
     body: null,
     bodyDirection: -1,
     bodyBuffered: false,
@@ -241,6 +243,16 @@ describe('buffer host functions', () => {
     const fns = bufferImports(host);
     expect(fns.proxy_set_buffer_bytes!(BufferType.HttpResponseBody, 0, 3, ...put('abcd'))).toBe(Status.BadArgument);
     expect(fns.proxy_set_buffer_bytes!(BufferType.HttpResponseBody, 0, 3, ...put('ABC'))).toBe(Status.Ok);
+  });
+});
+
+describe('effective context', () => {
+  it('is OK for the context whose callback runs, NOT_FOUND for any other (no deferred callbacks here)', () => {
+    const { host } = fakeHost(new RecordingRequest({ method: 'GET', path: '/' }));
+    const set = contextImports(host).proxy_set_effective_context!;
+    expect([set(2), set(3), set(1)]).toEqual([Status.Ok, Status.NotFound, Status.NotFound]);
+    host.context = 0;
+    expect(set(0)).toBe(Status.NotFound);
   });
 });
 

@@ -39,6 +39,8 @@ export interface HostState {
   readonly memory: VmMemory;
   /** The request whose callback is running; null in root callbacks (configure, tick). */
   request: FilterRequest | null;
+  /** The context whose callback is running: the root context's id in root callbacks, 0 between callbacks. */
+  context: number;
   /** The body chunk a body callback sees, and which one (0 request, 1 response, -1 none). */
   body: Uint8Array | null;
   bodyDirection: number;

@@ -14,6 +14,7 @@ import { propertyImports } from './imports-properties.js';
 import { sharedDataImports } from './imports-shared-data.js';
 import { sharedQueueImports } from './imports-shared-queues.js';
 import { timerImports } from './imports-timers.js';
+import { contextImports } from './imports-context.js';
 import { VmMemory } from './vm-memory.js';
 
 /** The root context's id; a request's context is its chain id + 1, so the two never meet. */
@@ -72,6 +73,7 @@ export class ProxyWasmVm implements ChainInstance, HostState {
   readonly bufferLimit = [-1, -1];
 
   request: FilterRequest | null = null;
+  context = 0;
   body: Uint8Array | null = null;
   bodyDirection = -1;
   bodyBuffered = false;
@@ -91,7 +93,8 @@ export class ProxyWasmVm implements ChainInstance, HostState {
     const imports = hostImports(this, options.logLevel);
     checkImports(module, imports, env.name);
     try {
-      const instance = new WebAssembly.Instance(module, { env: imports.env, wasi_snapshot_preview1: imports.wasi } as WebAssembly.Imports);
+      // wasi_unstable: the name older toolchains (AssemblyScript 0.14, the proxy-runtime SDK's) import WASI by.
+      const instance = new WebAssembly.Instance(module, { env: imports.env, wasi_snapshot_preview1: imports.wasi, wasi_unstable: imports.wasi } as WebAssembly.Imports);
       exports = instance.exports as ProxyExports;
     } catch (error) {
       throw new FilterError(env.name, 'config', `cannot instantiate: ${(error as Error).message}`, { cause: error });
@@ -130,10 +133,13 @@ export class ProxyWasmVm implements ChainInstance, HostState {
   queueReady(id: number): void {
     const fn = this.exports.proxy_on_queue_ready;
     if (typeof fn !== 'function') return;
+    this.context = ROOT_CONTEXT;
     try {
       fn(ROOT_CONTEXT, id);
     } catch (error) {
       throw toFilterError(this.env.name, error);
+    } finally {
+      this.context = 0;
     }
     this.checkMemory();
   }
@@ -142,10 +148,13 @@ export class ProxyWasmVm implements ChainInstance, HostState {
   tick(): void {
     const fn = this.exports.proxy_on_tick;
     if (typeof fn !== 'function') return;
+    this.context = ROOT_CONTEXT;
     try {
       fn(ROOT_CONTEXT);
     } catch (error) {
       throw toFilterError(this.env.name, error);
+    } finally {
+      this.context = 0;
     }
     this.checkMemory();
   }
@@ -154,6 +163,7 @@ export class ProxyWasmVm implements ChainInstance, HostState {
     const exports = this.exports;
     const context = id + 1;
     this.request = request;
+    this.context = context;
     this.replied = false;
     let code = 0;
     try {
@@ -185,6 +195,7 @@ export class ProxyWasmVm implements ChainInstance, HostState {
       throw toFilterError(this.env.name, error);
     } finally {
       this.request = null;
+      this.context = 0;
       this.body = null;
       this.bodyDirection = -1;
     }
@@ -221,6 +232,7 @@ export class ProxyWasmVm implements ChainInstance, HostState {
         if (typeof exports.main === 'function') exports.main(0, 0);
       } else if (typeof exports._start === 'function') exports._start();
       exports.proxy_on_context_create?.(ROOT_CONTEXT, 0);
+      this.context = ROOT_CONTEXT;
       this.configurationType = BufferType.VmConfiguration;
       this.configuration = new Uint8Array(0);
       if (typeof exports.proxy_on_vm_start === 'function' && exports.proxy_on_vm_start(ROOT_CONTEXT, 0) === 0) {
@@ -235,6 +247,7 @@ export class ProxyWasmVm implements ChainInstance, HostState {
       const cause = toFilterError(env.name, error);
       throw new FilterError(env.name, 'config', cause.detail, { cause });
     } finally {
+      this.context = 0;
       this.configuration = null;
       this.configurationType = -1;
     }
@@ -268,6 +281,7 @@ function hostImports(host: HostState, logLevel: number): { env: HostFunctions; w
       ...sharedQueueImports(host),
       ...localResponseImports(host),
       ...timerImports(host),
+      ...contextImports(host),
     },
     wasi: wasiImports(host),
   };
@@ -277,7 +291,7 @@ function hostImports(host: HostState, logLevel: number): { env: HostFunctions; w
 function checkImports(module: WebAssembly.Module, imports: { env: HostFunctions; wasi: HostFunctions }, name: string): void {
   const missing: string[] = [];
   for (const i of WebAssembly.Module.imports(module)) {
-    const table = i.module === 'env' ? imports.env : i.module === 'wasi_snapshot_preview1' ? imports.wasi : null;
+    const table = i.module === 'env' ? imports.env : i.module === 'wasi_snapshot_preview1' || i.module === 'wasi_unstable' ? imports.wasi : null;
     if (i.kind !== 'function' || table === null || typeof table[i.name] !== 'function') missing.push(`${i.module}.${i.name}`);
   }
   if (missing.length > 0) {
