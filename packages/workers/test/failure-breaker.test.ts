@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BREAKER_ADMIT, BREAKER_CLOSED, BREAKER_HALF_OPEN, BREAKER_OPEN, BREAKER_PROBE, BREAKER_REJECT, SharedState } from '@pillion/core';
-import { SharedFailureBreaker } from '../src/worker/failure-breaker.js';
+import { SharedFailureBreaker, releaseBreakerProbes } from '../src/worker/failure-breaker.js';
 
 const cfg = { windowMs: 10_000, buckets: 10, failureRateThreshold: 50, minimumRequests: 4, sleepWindowMs: 30_000, halfOpenRequests: 2 };
 
@@ -68,5 +68,24 @@ describe('shared failure-rate breaker', () => {
     advance(10_000);
     a.acquire(0);
     expect(a.record(0, false, false)).toBe(BREAKER_CLOSED); // only 1 in the window now
+  });
+
+  it('gives back the probes of a worker that died: the breaker can probe again instead of refusing for good', () => {
+    const { state, a, b, advance } = twoWorkers();
+    for (let i = 0; i < 4; i++) {
+      a.acquire(0);
+      a.record(0, false, false);
+    }
+    advance(cfg.sleepWindowMs);
+    // Worker b takes both probes and dies with them in flight.
+    expect([b.acquire(0), b.acquire(0)]).toEqual([BREAKER_PROBE, BREAKER_PROBE]);
+    expect(a.acquire(0)).toBe(BREAKER_REJECT);
+    expect(state.endpoint(0, 'frb_phase')).toBe(BREAKER_HALF_OPEN);
+    // Endpoint 1 has no breaker activity: left alone.
+    expect(releaseBreakerProbes(state, [0, 1])).toBe(2);
+    expect(a.acquire(0)).toBe(BREAKER_PROBE);
+    expect(a.record(0, true, true)).toBe(BREAKER_HALF_OPEN);
+    expect(a.acquire(0)).toBe(BREAKER_PROBE);
+    expect(a.record(0, true, true)).toBe(BREAKER_CLOSED);
   });
 });

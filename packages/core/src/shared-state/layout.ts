@@ -59,6 +59,15 @@ export const ENDPOINT_FIELDS = [
   'outlier_lock', // 1 while a thread updates the endpoint's outlier fields (they change together)
 ] as const;
 
+/**
+ * The coordination fields that count what a thread holds (requests in flight, connections open). Each
+ * thread also keeps its own share of them in a row of its own, so that when a thread dies the
+ * supervisor can take back what it held: without that, a dead thread's requests and connections stay
+ * counted forever and the breakers and the least-request picker see a busy cluster that is idle.
+ */
+export const HELD_CLUSTER_FIELDS = ['cx_active', 'rq_pending', 'rq_active', 'rq_retry_active'] as const satisfies readonly ClusterField[];
+export const HELD_ENDPOINT_FIELDS = ['rq_active', 'cx_active', 'rq_pending', 'warm_connections'] as const satisfies readonly EndpointField[];
+
 /** Per-endpoint times (Float64, milliseconds since the epoch; each has a single writer). */
 export const ENDPOINT_TIME_FIELDS = [
   'added_at',
@@ -217,6 +226,9 @@ export type ClusterField = (typeof CLUSTER_FIELDS)[number];
 export type EndpointField = (typeof ENDPOINT_FIELDS)[number];
 export type EndpointTimeField = (typeof ENDPOINT_TIME_FIELDS)[number];
 export type ListenerStat = (typeof LISTENER_STATS)[number];
+
+/** The listener statistics that are gauges: a dead thread's share is zeroed when it is replaced. */
+export const LISTENER_GAUGES = ['downstream_cx_active', 'tcp_connections_active', 'udp_sessions_active'] as const satisfies readonly ListenerStat[];
 export type ClusterStat = (typeof CLUSTER_STATS)[number];
 
 /** The listener stat of each gRPC status code, by code (0-16). */
@@ -237,7 +249,7 @@ export interface Capacities {
 }
 
 export const MAGIC = 0x50494c4c; // "PILL"
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 function indexOf<T extends readonly string[]>(list: T): { [K in T[number]]: number } {
   const out = {} as Record<string, number>;
@@ -248,6 +260,9 @@ function indexOf<T extends readonly string[]>(list: T): { [K in T[number]]: numb
 export const HEADER = indexOf(HEADER_FIELDS);
 export const CLUSTER = indexOf(CLUSTER_FIELDS);
 export const ENDPOINT = indexOf(ENDPOINT_FIELDS);
+/** Position of each held field in a thread's held row (-1: not held). */
+export const HELD_CLUSTER: readonly number[] = CLUSTER_FIELDS.map((f) => (HELD_CLUSTER_FIELDS as readonly string[]).indexOf(f));
+export const HELD_ENDPOINT: readonly number[] = ENDPOINT_FIELDS.map((f) => (HELD_ENDPOINT_FIELDS as readonly string[]).indexOf(f));
 export const ENDPOINT_TIME = indexOf(ENDPOINT_TIME_FIELDS);
 export const LISTENER_STAT = indexOf(LISTENER_STATS);
 export const CLUSTER_STAT = indexOf(CLUSTER_STATS);
@@ -263,6 +278,9 @@ export interface Layout {
   readonly endpointsAt: number;
   /** Per endpoint: BREAKER_BUCKETS success counts, then BREAKER_BUCKETS failure counts. */
   readonly breakerBucketsAt: number;
+  /** Per thread: its share of HELD_CLUSTER_FIELDS for every cluster, then of HELD_ENDPOINT_FIELDS for every endpoint. */
+  readonly heldAt: number;
+  readonly heldRowLength: number;
   readonly int32Length: number;
   /** Float64 regions (element offsets into one Float64Array over the whole buffer). */
   readonly endpointTimesAt: number;
@@ -288,7 +306,9 @@ export function computeLayout(cap: Capacities): Layout {
   const clustersAt = headerAt + HEADER_FIELDS.length;
   const endpointsAt = clustersAt + cap.maxClusters * CLUSTER_FIELDS.length;
   const breakerBucketsAt = endpointsAt + cap.maxEndpoints * ENDPOINT_FIELDS.length;
-  let int32Length = breakerBucketsAt + cap.maxEndpoints * 2 * BREAKER_BUCKETS;
+  const heldAt = breakerBucketsAt + cap.maxEndpoints * 2 * BREAKER_BUCKETS;
+  const heldRowLength = cap.maxClusters * HELD_CLUSTER_FIELDS.length + cap.maxEndpoints * HELD_ENDPOINT_FIELDS.length;
+  let int32Length = heldAt + cap.maxThreads * heldRowLength;
   if (int32Length % 2) int32Length++; // Float64 regions start 8-byte aligned
 
   const endpointTimesAt = int32Length / 2;
@@ -310,6 +330,8 @@ export function computeLayout(cap: Capacities): Layout {
     clustersAt,
     endpointsAt,
     breakerBucketsAt,
+    heldAt,
+    heldRowLength,
     int32Length,
     endpointTimesAt,
     statsAt,

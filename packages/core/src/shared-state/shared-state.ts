@@ -21,8 +21,13 @@ import {
   ENDPOINT_TIME_FIELDS,
   HEADER,
   HEADER_FIELDS,
+  HELD_CLUSTER,
+  HELD_CLUSTER_FIELDS,
+  HELD_ENDPOINT,
+  HELD_ENDPOINT_FIELDS,
   HISTOGRAM_LENGTH,
   LAYOUT_VERSION,
+  LISTENER_GAUGES,
   LISTENER_STAT,
   LISTENER_STATS,
   MAGIC,
@@ -54,6 +59,8 @@ export class SharedState {
   readonly layout: Layout;
   private readonly i32: Int32Array;
   private readonly f64: Float64Array;
+  /** Where this thread's held row starts (see holdAs); -1 in a view that holds nothing (the supervisor). */
+  private heldRow = -1;
 
   private constructor(buffer: SharedArrayBuffer, layout: Layout) {
     this.buffer = buffer;
@@ -118,6 +125,8 @@ export class SharedState {
   }
   /** Adds and returns the value before the add (Atomics.add semantics). */
   addCluster(cluster: number, field: ClusterField, delta: number): number {
+    const h = HELD_CLUSTER[CLUSTER[field]]!;
+    if (h >= 0 && this.heldRow >= 0) Atomics.add(this.i32, this.heldRow + cluster * HELD_CLUSTER_FIELDS.length + h, delta);
     return Atomics.add(this.i32, this.clusterIndex(cluster, field), delta);
   }
   /** Increments the cluster's shared round-robin sequence and returns the value before. */
@@ -138,6 +147,8 @@ export class SharedState {
   }
   /** Adds and returns the value before the add. */
   addEndpoint(slot: number, field: EndpointField, delta: number): number {
+    const h = HELD_ENDPOINT[ENDPOINT[field]]!;
+    if (h >= 0 && this.heldRow >= 0) Atomics.add(this.i32, this.heldEndpointAt(this.heldRow, slot) + h, delta);
     return Atomics.add(this.i32, this.endpointIndex(slot, field), delta);
   }
   compareExchangeEndpoint(slot: number, field: EndpointField, expected: number, value: number): number {
@@ -175,8 +186,68 @@ export class SharedState {
     return [this.i32.subarray(at, at + BREAKER_BUCKETS), this.i32.subarray(at + BREAKER_BUCKETS, at + 2 * BREAKER_BUCKETS)];
   }
 
+  // ------------------------------------------------------------ what each thread holds
+
+  /**
+   * Makes this view count, in `thread`'s held row, its adds to the held fields (HELD_CLUSTER_FIELDS,
+   * HELD_ENDPOINT_FIELDS). A worker calls it once, before its first request.
+   */
+  holdAs(thread: number): void {
+    if (thread < 0 || thread >= this.layout.cap.maxThreads) throw new RangeError(`no held row ${thread}`);
+    this.heldRow = this.layout.heldAt + thread * this.layout.heldRowLength;
+  }
+
+  private heldEndpointAt(row: number, slot: number): number {
+    return row + this.layout.cap.maxClusters * HELD_CLUSTER_FIELDS.length + slot * HELD_ENDPOINT_FIELDS.length;
+  }
+
+  /**
+   * Gives back what a thread that died held: takes its share out of every held cluster and endpoint
+   * field, zeroes its row, and zeroes its share of the listener gauges (requests and connections it was
+   * serving). Call it only once the thread has stopped, before a new thread takes its index.
+   * Returns the total it gave back (requests, connections, ... summed; 0 when it held nothing).
+   */
+  releaseThread(thread: number): number {
+    if (thread < 0 || thread >= this.layout.cap.maxThreads) throw new RangeError(`no held row ${thread}`);
+    const row = this.layout.heldAt + thread * this.layout.heldRowLength;
+    let released = 0;
+    for (let c = 0; c < this.layout.cap.maxClusters; c++) {
+      for (let h = 0; h < HELD_CLUSTER_FIELDS.length; h++) {
+        const v = Atomics.exchange(this.i32, row + c * HELD_CLUSTER_FIELDS.length + h, 0);
+        if (v === 0) continue;
+        Atomics.sub(this.i32, this.clusterIndex(c, HELD_CLUSTER_FIELDS[h]!), v);
+        released += Math.abs(v);
+      }
+    }
+    for (let e = 0; e < this.layout.cap.maxEndpoints; e++) {
+      const at = this.heldEndpointAt(row, e);
+      for (let h = 0; h < HELD_ENDPOINT_FIELDS.length; h++) {
+        const v = Atomics.exchange(this.i32, at + h, 0);
+        if (v === 0) continue;
+        Atomics.sub(this.i32, this.endpointIndex(e, HELD_ENDPOINT_FIELDS[h]!), v);
+        released += Math.abs(v);
+      }
+    }
+    const stats = this.layout.statsAt + thread * this.layout.rowLength + this.layout.row.listenerStatsAt;
+    for (let l = 0; l < this.layout.cap.maxListeners; l++) {
+      for (const g of LISTENER_GAUGES) this.f64[stats + l * LISTENER_STATS.length + LISTENER_STAT[g]] = 0;
+    }
+    return released;
+  }
+
+  /** What `thread` holds of one endpoint field (tests and diagnostics). */
+  heldEndpoint(thread: number, slot: number, field: (typeof HELD_ENDPOINT_FIELDS)[number]): number {
+    const row = this.layout.heldAt + thread * this.layout.heldRowLength;
+    return Atomics.load(this.i32, this.heldEndpointAt(row, slot) + HELD_ENDPOINT[ENDPOINT[field]]!);
+  }
+
   /** Zeroes every coordination field and time of a slot, for reuse. */
   clearEndpoint(slot: number): void {
+    // A reused slot must not inherit a share some thread held of the endpoint that had it.
+    for (let t = 0; t < this.layout.cap.maxThreads; t++) {
+      const at = this.heldEndpointAt(this.layout.heldAt + t * this.layout.heldRowLength, slot);
+      for (let h = 0; h < HELD_ENDPOINT_FIELDS.length; h++) Atomics.store(this.i32, at + h, 0);
+    }
     for (const f of ENDPOINT_FIELDS) this.setEndpoint(slot, f, 0);
     for (const f of ENDPOINT_TIME_FIELDS) this.setEndpointTime(slot, f, 0);
     for (const counts of this.breakerBuckets(slot)) counts.fill(0);

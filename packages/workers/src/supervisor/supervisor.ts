@@ -40,6 +40,7 @@ import { EndpointSources } from './endpoint-sources.js';
 import type { MetricsSource } from './metrics.js';
 import { reloadProblems } from './reload-check.js';
 import { SlotRegistry } from './slot-registry.js';
+import { releaseBreakerProbes } from '../worker/failure-breaker.js';
 
 export interface SupervisorOptions {
   config: Config;
@@ -325,6 +326,10 @@ export class Supervisor {
     this.listening.delete(thread);
     this.tasks.delete(thread);
     this.applied.delete(thread);
+    // The thread has stopped: its requests, connections and retries are gone, so are their counts.
+    const released = this.state.releaseThread(thread);
+    const probes = releaseBreakerProbes(this.state, this.breakerSlots());
+    if (released > 0 || probes > 0) this.log.warn({ thread, released, breaker_probes: probes }, 'released the shared counters the dead worker thread held');
     if (this.draining) return;
     if (this.startupFailure) {
       this.startupFailure(new Error(`worker ${thread} failed to start: ${e.message}`));
@@ -473,6 +478,11 @@ export class Supervisor {
     const problem = r.ok ? '' : r.problems.map((p) => formatProblem(p).trim()).join('; ');
     if (problem && problem !== this.dnsApplyProblem) this.log.error({ cluster, problem }, 'DNS endpoints cannot be applied; the running endpoints stay');
     this.dnsApplyProblem = problem;
+  }
+
+  /** The endpoints of clusters with a failure-rate breaker. */
+  private *breakerSlots(): Iterable<number> {
+    for (const c of this.snapshot.clusters) if (c.config.failure_breaker) for (const e of c.endpoints) yield e.slot;
   }
 
   /** `PUT /clusters/NAME/endpoints` */

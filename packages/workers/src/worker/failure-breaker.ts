@@ -9,6 +9,7 @@ import {
   BREAKER_ADMIT,
   BREAKER_BUCKETS,
   BREAKER_CLOSED,
+  BREAKER_HALF_OPEN,
   BREAKER_PROBE,
   BREAKER_REJECT,
   breakerAcquire,
@@ -101,6 +102,25 @@ export class SharedFailureBreaker {
     s.setEndpoint(slot, 'frb_phase', b.phase);
     s.unlockEndpoint(slot, 'frb_lock');
   }
+}
+
+/**
+ * A worker thread died: the half-open probes it had in flight will never report. Which ones were its
+ * is not kept (probes are counted per endpoint, not per thread), so every half-open breaker's probe
+ * count starts again from zero; the surviving threads' probes still report and at worst a few more
+ * probes than `half_open_requests` are let through, where keeping the dead thread's would have left
+ * the breaker half-open, refusing everything, for good. Returns how many probes were dropped.
+ */
+export function releaseBreakerProbes(state: SharedState, slots: Iterable<number>): number {
+  let dropped = 0;
+  for (const slot of slots) {
+    if (state.endpoint(slot, 'frb_phase') !== BREAKER_HALF_OPEN) continue;
+    state.lockEndpoint(slot, 'frb_lock');
+    dropped += state.endpoint(slot, 'frb_probes');
+    state.setEndpoint(slot, 'frb_probes', 0);
+    state.unlockEndpoint(slot, 'frb_lock');
+  }
+  return dropped;
 }
 
 const breakers = new WeakMap<object, SharedFailureBreaker | null>();

@@ -56,6 +56,7 @@ export class WorkerRuntime {
   constructor(task: ServeTask) {
     this.thread = task.thread;
     this.state = SharedState.attach(task.buffer);
+    this.state.holdAs(task.thread);
     this.stats = this.state.statsWriter(task.thread);
     this.snapshot = task.snapshot;
     this.config = task.snapshot.config;
