@@ -93,6 +93,8 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
   private bufferResponse = false;
   /** This request's spans; null when the listener does not trace. */
   readonly trace: ExchangeTrace | null;
+  /** HTTP/1.0 or 1.1 (not HTTP/2): a drain closes its connection after the response. */
+  private readonly http1: boolean;
 
   /**
    * Takes over a request whose head the codec has read: `target` is the request target as sent (path
@@ -111,6 +113,7 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
     res.onAborted(this.onAborted.bind(this));
     // gRPC runs over HTTP/2 only: HTTP/1.x requests skip the look at content-type.
     this.grpc = versionMinor >= H2_NO_BODY && isGrpcContentType(headers.get('content-type'));
+    this.http1 = versionMinor === 0 || versionMinor === 1;
     const tracing = listener.tracing;
     this.trace = tracing === null ? null : tracing.begin(headers, this.start);
 
@@ -310,6 +313,9 @@ export class ProxyExchange extends FilteredRequest implements AttemptOwner, Rela
   }
 
   // RelayOwner
+  get closeAfterResponse(): boolean {
+    return this.listener.draining && this.http1;
+  }
   relayDone(): void {
     this.finish();
   }

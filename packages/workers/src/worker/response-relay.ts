@@ -14,6 +14,12 @@ const NO_BYTES = Buffer.alloc(0);
 export interface RelayOwner {
   /** The client went away or the connection was closed: write nothing more. */
   readonly aborted: boolean;
+  /**
+   * The connection should close after this response (an HTTP/1.x client while the listener drains):
+   * the head says `connection: close`, so a keep-alive client stops sending on it and the drain ends
+   * when the requests in flight do, instead of at drain_timeout with a request cut on every connection.
+   */
+  readonly closeAfterResponse: boolean;
   /** The response went out in full. */
   relayDone(): void;
   /** The upstream said complete but the client has not had the declared length: drop the connection. */
@@ -105,6 +111,7 @@ export class ResponseRelay {
         const value = raw[i + 1]!;
         res.writeHeader(name, this.nonAscii ? Buffer.from(value, 'latin1') : value);
       }
+      if (this.owner.closeAfterResponse) res.writeHeader('connection', 'close');
       if (this.bodyKind === 'none') {
         // The length a HEAD or 304 reports is written as a field: uWS's endWithoutBody(length) leaves the
         // response pending, and the next request on the connection then closes it.
