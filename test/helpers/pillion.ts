@@ -39,9 +39,18 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
   });
 }
 
-export async function startPillion(config: { admin: { port: number } } & Record<string, unknown>, opts: { env?: Record<string, string>; args?: string[] } = {}): Promise<PillionProcess> {
+/**
+ * `wrap` runs the CLI under another command that execs it (`['prlimit', '--nofile=512:512']`), so the
+ * child is still Pillion itself.
+ */
+export async function startPillion(
+  config: { admin: { port: number } } & Record<string, unknown>,
+  opts: { env?: Record<string, string>; args?: string[]; wrap?: string[] } = {},
+): Promise<PillionProcess> {
   const file = writeConfig(config);
-  const child = spawn(process.execPath, [CLI, '--config', file, ...(opts.args ?? [])], {
+  const argv = [process.execPath, CLI, '--config', file, ...(opts.args ?? [])];
+  if (opts.wrap?.length) argv.unshift(...opts.wrap);
+  const child = spawn(argv[0]!, argv.slice(1), {
     env: { ...process.env, PILLION_LOG_FORMAT: 'json', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

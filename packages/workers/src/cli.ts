@@ -11,6 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, LOG_LEVELS, formatProblem, loadConfigFile, type Config } from '@pillion/core';
 import { ConfigChecker } from './supervisor/config-checker.js';
+import { descriptorWarning } from './supervisor/descriptor-limit.js';
 import { TlsRegistry } from './supervisor/tls-registry.js';
 
 const USAGE = `usage:
@@ -88,6 +89,8 @@ export async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   // SIGHUP re-reads the config file; an invalid one is logged and the running config kept.
   process.on('SIGHUP', () => void supervisor.reload('SIGHUP'));
+  const fds = descriptorWarning(config);
+  if (fds) supervisor.log.warn({ limit: fds.limit, need: fds.budget.total }, fds.message);
   try {
     await supervisor.start();
   } catch (e) {
@@ -129,6 +132,9 @@ function validate(file: string): number {
     tls.close();
     if (!files.ok) throw new ConfigError(files.problems, file);
     process.stdout.write(`${file}: ok\n`);
+    // A warning, not a problem: the limit is the machine's, and the proxy runs under it.
+    const fds = descriptorWarning(config);
+    if (fds) process.stderr.write(`${file}: warning: ${fds.message}\n`);
     return 0;
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;

@@ -109,6 +109,7 @@ export const LISTENER_STATS = [
   'downstream_aborted_forwarded', // ... of which the request had already reached an upstream
   'pipelined_requests', // http1-strict: requests read while an earlier one on the connection was in flight
   'header_read_timeouts', // http1-strict: request heads not complete within timeouts.header_read
+  'accept_errors', // accept(2) failures Node reported on the listener (http1-strict, TLS and tcp listeners)
   'tcp_connections_total',
   'udp_sessions_active',
   // layer 4 (tcp and udp listeners); their bytes go to downstream_bytes_in / downstream_bytes_out

@@ -21,6 +21,7 @@ import { DrainWaiter } from '../drain-waiter.js';
 import type { Logger } from '../logger.js';
 import { accessLogOf, sampled, type L4Host } from './l4-host.js';
 import { listenShared } from './listen-shared.js';
+import { AcceptErrors } from './accept-errors.js';
 import { TcpConnection, type TcpEnd } from './tcp-connection.js';
 import { CLIENT_HELLO_TIMEOUT_MS, ClientHelloRead, passthroughCluster, type HelloOutcome } from './tls-passthrough.js';
 import { TlsHandshake, TlsTerminator, type TlsFailure, type TlsOutcomes } from './tls-terminate.js';
@@ -76,7 +77,8 @@ export class TcpListener implements TlsOutcomes {
     this.host = host;
     this.refresh();
     this.server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, this.onConnection.bind(this));
-    this.server.on('error', this.onServerError.bind(this));
+    const acceptErrors = new AcceptErrors(config.name, () => this.host.stats.listener(this.slot, 'accept_errors', 1), host.log);
+    this.server.on('error', acceptErrors.onServerError.bind(acceptErrors));
   }
 
   /** Connections open on this listener in this worker (those still in a handshake or ClientHello read included). */
@@ -304,10 +306,6 @@ export class TcpListener implements TlsOutcomes {
 
   private flushBytes(): void {
     for (const c of this.connections) c.countBytes();
-  }
-
-  private onServerError(e: Error): void {
-    this.host.log.error({ listener: this.config.name, err: e.message }, 'tcp listener failed');
   }
 
   /** Stops accepting; open connections go on (those in a handshake or ClientHello read too). */

@@ -155,6 +155,7 @@ export function createMetricsRegistry(src: MetricsSource): Registry {
       return out;
     }),
   );
+  perListener('accept_errors_total', 'Connections the listener could not accept (out of file descriptors, ...): http1-strict, TLS and tcp listeners; a uws listener cannot report them.', 'counter', 'accept_errors');
   perListener('downstream_header_timeouts_total', 'http1-strict: request heads not complete within timeouts.header_read (answered 408).', 'counter', 'header_read_timeouts');
   perListener('tracing_spans_exported_total', 'Spans of requests on the listener that the OTLP receiver accepted (tracing on).', 'counter', 'trace_spans_exported');
   perListener('tracing_spans_dropped_total', 'Spans lost: the export queue was full (tracing.otlp.batch.max_queue), or their export failed.', 'counter', 'trace_spans_dropped');

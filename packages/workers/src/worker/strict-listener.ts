@@ -23,6 +23,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { HeaderList, type HttpListenerConfig, type PeerIdentity } from '@pillion/core';
 import { listenShared } from '../l4/listen-shared.js';
+import { AcceptErrors } from '../l4/accept-errors.js';
 import type { Logger } from '../logger.js';
 import type { Downstream } from './downstream.js';
 import { HttpListener, type HttpHost } from './http-listener.js';
@@ -65,8 +66,12 @@ export class StrictHttpListener extends HttpListener {
   /** The HTTP/1.1 server's own handler of a new TLS connection (it attaches the HTTP parser). */
   private http1Connection: ((socket: TLSSocket) => void) | null = null;
 
-  constructor(config: HttpListenerConfig, slot: number, runtime: HttpHost) {
+  /** The worker's log, for the server's own errors (accept failures). */
+  private readonly log: Logger;
+
+  constructor(config: HttpListenerConfig, slot: number, runtime: HttpHost & { readonly log: Logger }) {
     super(config, slot, runtime);
+    this.log = runtime.log;
   }
 
   async listen(): Promise<void> {
@@ -108,6 +113,9 @@ export class StrictHttpListener extends HttpListener {
     server.on('connect', this.onConnectMethod.bind(this));
     this.server = server;
     await listenShared(server, c.address, c.port);
+    // Without a listener, an accept error (out of file descriptors) would be thrown and end the thread.
+    const acceptErrors = new AcceptErrors(c.name, () => this.stats.listener(this.slot, 'accept_errors', 1), this.log);
+    server.on('error', acceptErrors.onServerError.bind(acceptErrors));
   }
 
   override update(config: HttpListenerConfig): void {
