@@ -26,6 +26,7 @@ import { enterConnection, enterPending, leaveConnection, leavePending, reportWar
 import type { PoolRejection, UpstreamExchange, UpstreamPool } from './upstream-exchange.js';
 import { EndpointTls, type ClusterTlsSource } from './upstream-tls.js';
 import { WarmupProbe, type WarmupCheck } from './warmup-probe.js';
+import { Warmup, type WarmupHost, type WarmupLimits } from './warmup.js';
 
 export interface WarmupOptions {
   connections: number;
@@ -104,7 +105,7 @@ interface Waiter {
   isHead: boolean;
 }
 
-export class EndpointPool implements UpstreamPool {
+export class EndpointPool implements UpstreamPool, WarmupHost {
   readonly opts: EndpointPoolOptions & PoolLimits;
   readonly maxResponseHeadBytes: number;
   /** The pool's time; its connections' connect timeouts run on it too. */
@@ -120,16 +121,10 @@ export class EndpointPool implements UpstreamPool {
   private sweepTimer: PoolTimer | null = null;
   private closed = false;
 
-  // Warm-up state.
-  private warming = false;
-  /** Warm-up connections connecting or being verified (bounded by `concurrency`). */
-  private warmInFlight = 0;
+  /** Warm-up (null without `pool.warmup`); warm means this worker is counted in the endpoint's `warm_pools`. */
+  private readonly warmup: Warmup | null;
   /** Connected warm-up connections whose verification request is out. */
   private probing = 0;
-  private warmFailures = 0;
-  private warmTimer: PoolTimer | null = null;
-  /** This worker is counted in the endpoint's `warm_pools`. */
-  private reportedWarm = false;
   /** TLS connections the endpoint refused after the handshake since one last carried a response (backoff). */
   private refusals = 0;
 
@@ -144,6 +139,7 @@ export class EndpointPool implements UpstreamPool {
     this.clock = sources.clock ?? systemClock;
     this.random = sources.random ?? Math.random;
     this.tls = opts.tls ? new EndpointTls(opts.tls, opts.tlsName ?? opts.host, stats, opts.clusterSlot) : null;
+    this.warmup = opts.warmup === null ? null : new Warmup(opts.warmup, this, this.clock, this.random);
   }
 
   /** New breaker limits after a config change; connections already open stay. */
@@ -164,7 +160,7 @@ export class EndpointPool implements UpstreamPool {
   }
 
   get isWarm(): boolean {
-    return this.reportedWarm;
+    return this.warmup?.isWarm ?? false;
   }
 
   /**
@@ -249,7 +245,7 @@ export class EndpointPool implements UpstreamPool {
         return;
       }
     }
-    if (conn.forWarmup) this.onWarmConnectionReady();
+    if (conn.forWarmup) this.warmup?.onReady();
     this.release(conn);
   }
 
@@ -258,7 +254,7 @@ export class EndpointPool implements UpstreamPool {
     this.stats.cluster(this.opts.clusterSlot, 'upstream_connect_failures', 1);
     this.stats.endpoint(this.opts.endpointSlot, 'connect_failures', 1);
     this.forget(conn);
-    if (conn.forWarmup) this.onWarmFailed();
+    if (conn.forWarmup && !this.closed) this.warmup?.onFailed();
     // Tell the oldest waiter; the others keep waiting for connections still open or connecting,
     // unless nothing is left that could serve them.
     const w = this.shiftWaiter();
@@ -275,19 +271,10 @@ export class EndpointPool implements UpstreamPool {
   onRefused(exchange: UpstreamExchange | null): void {
     this.stats.cluster(this.opts.clusterSlot, 'upstream_connect_failures', 1);
     this.stats.endpoint(this.opts.endpointSlot, 'connect_failures', 1);
-    const warm = this.opts.warmup;
     // A warm connection that turns out refused is replaced after a backoff, never at once: the endpoint
     // would refuse the next one the same way. (A warm-up probe backs off through its own failure.)
-    if (warm === null || this.closed || exchange instanceof WarmupProbe) return;
-    this.setWarm(false);
-    this.warming = true;
-    if (this.warmTimer !== null) return;
-    const delay = backoffDelay(this.refusals++, warm.backoffBaseMs, warm.backoffMaxMs, this.random());
-    this.warmTimer = this.clock.setTimeout(() => {
-      this.warmTimer = null;
-      this.pumpWarmup();
-    }, delay);
-    this.warmTimer.unref();
+    if (this.warmup === null || this.closed || exchange instanceof WarmupProbe) return;
+    this.warmup.coolFor((baseMs, maxMs) => backoffDelay(this.refusals++, baseMs, maxMs, this.random()));
   }
 
   onClosed(conn: HttpConnection): void {
@@ -305,10 +292,7 @@ export class EndpointPool implements UpstreamPool {
     // through the warm-up path, so a replacement that fails backs off and the pool stops saying it
     // is warm (a refused one is warmed again after its own backoff).
     if (this.waiting.length > this.connecting && this.all.size < this.opts.maxConnections) this.open();
-    else if (this.reportedWarm && this.opts.warmup !== null && this.all.size < this.opts.warmup.connections && conn.refusedReason === null) {
-      this.warming = true;
-      this.pumpWarmup();
-    }
+    else if (conn.refusedReason === null) this.warmup?.replenish();
   }
 
   // ---------------------------------------------------------------- warm-up
@@ -318,61 +302,34 @@ export class EndpointPool implements UpstreamPool {
    * health. Does nothing without `pool.warmup`.
    */
   warm(): void {
-    const warm = this.opts.warmup;
-    if (warm === null || this.closed) return;
-    if (this.reportedWarm) this.setWarm(false);
-    this.warming = true;
-    this.warmFailures = 0;
-    this.pumpWarmup();
+    if (!this.closed) this.warmup?.start();
   }
 
   /** A warm-up probe's verdict on its connection. */
   onWarmVerified(ok: boolean): void {
     this.probing--;
-    if (ok) this.onWarmConnectionReady();
-    else this.onWarmFailed();
+    if (ok) this.warmup?.onReady();
+    else if (!this.closed) this.warmup?.onFailed();
   }
 
-  private pumpWarmup(): void {
-    const warm = this.opts.warmup;
-    if (!this.warming || warm === null || this.closed || this.warmTimer !== null) return;
-    const ready = this.all.size - this.connecting - this.probing;
-    if (ready >= warm.connections) {
-      this.warming = false;
-      this.setWarm(true);
-      return;
-    }
-    while (this.warmInFlight < warm.concurrency && this.all.size < Math.min(warm.connections, this.opts.maxConnections)) {
-      if (!this.open(true)) break;
-      this.warmInFlight++;
-    }
+  // WarmupHost: ready connections are those neither connecting nor being verified.
+  warmReady(): number {
+    return this.all.size - this.connecting - this.probing;
   }
 
-  private onWarmConnectionReady(): void {
-    if (this.warmInFlight > 0) this.warmInFlight--;
-    this.warmFailures = 0;
-    this.pumpWarmup();
+  warmOpen(): number {
+    return this.all.size;
   }
 
-  private onWarmFailed(): void {
-    if (this.warmInFlight > 0) this.warmInFlight--;
-    const warm = this.opts.warmup;
-    if (warm === null || this.closed) return;
-    // A pool that cannot open its warm connections is not warm, whatever it was before.
-    this.setWarm(false);
-    // Back off with full jitter so a sick upstream does not get a connection storm from every worker.
-    const delay = backoffDelay(this.warmFailures++, warm.backoffBaseMs, warm.backoffMaxMs, this.random());
-    if (this.warmTimer !== null) return;
-    this.warmTimer = this.clock.setTimeout(() => {
-      this.warmTimer = null;
-      this.pumpWarmup();
-    }, delay);
-    this.warmTimer.unref();
+  warmTarget(limits: WarmupLimits): number {
+    return limits.connections;
   }
 
-  private setWarm(warm: boolean): void {
-    if (this.reportedWarm === warm) return;
-    this.reportedWarm = warm;
+  openForWarmup(): boolean {
+    return this.all.size < this.opts.maxConnections && this.open(true);
+  }
+
+  reportWarm(warm: boolean): void {
     reportWarm(this.state, this.opts, warm);
   }
 
@@ -382,7 +339,6 @@ export class EndpointPool implements UpstreamPool {
   close(): void {
     this.closed = true;
     this.stopTimers();
-    this.setWarm(false);
     for (const conn of [...this.all]) conn.destroy();
     for (let w = this.shiftWaiter(); w; w = this.shiftWaiter()) w.exchange.onConnectFailure('pool closed');
   }
@@ -391,7 +347,6 @@ export class EndpointPool implements UpstreamPool {
   closeIdle(): void {
     this.closed = true;
     this.stopTimers();
-    this.setWarm(false);
     for (const conn of this.idle.splice(0)) {
       this.state.addEndpoint(this.opts.endpointSlot, 'warm_connections', -1);
       conn.destroy();
@@ -401,9 +356,7 @@ export class EndpointPool implements UpstreamPool {
   private stopTimers(): void {
     if (this.sweepTimer) this.clock.clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    if (this.warmTimer) this.clock.clearTimeout(this.warmTimer);
-    this.warmTimer = null;
-    this.warming = false;
+    this.warmup?.stop();
   }
 
   // ---------------------------------------------------------------- internals
@@ -456,7 +409,7 @@ export class EndpointPool implements UpstreamPool {
     const now = this.clock.now();
     const deadline = now - this.opts.idleTimeoutMs;
     // The stack's bottom holds the longest idle connections; keep min_idle of them (and a warm pool's).
-    const keep = Math.max(this.opts.minIdle, this.reportedWarm && this.opts.warmup !== null ? this.opts.warmup.connections : 0);
+    const keep = Math.max(this.opts.minIdle, this.warmup?.isWarm && this.opts.warmup !== null ? this.opts.warmup.connections : 0);
     while (this.idle.length > keep && this.idle[0]!.idleSince <= deadline) {
       const conn = this.idle.shift()!;
       this.state.addEndpoint(this.opts.endpointSlot, 'warm_connections', -1);

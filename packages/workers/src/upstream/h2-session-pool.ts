@@ -31,13 +31,14 @@
  *
  * Time (connect timeouts, pings, idle sweeps, warm-up backoff) comes from the pool's clock.
  */
-import { backoffDelay, type SharedState, type StatsWriter } from '@pillion/core';
+import { type SharedState, type StatsWriter } from '@pillion/core';
 import { EndpointPool, systemClock, type EndpointPoolOptions, type EndpointPoolSources, type PoolClock, type PoolLimits, type PoolTimer } from './endpoint-pool.js';
 import { H2Session, SessionState } from './h2-session.js';
 import { H2Stream } from './h2-stream.js';
 import { Http1Lease } from './http1-lease.js';
 import type { ManagedPool } from './managed-pool.js';
 import { enterConnection, enterPending, leaveConnection, leavePending, reportWarm } from './pool-breakers.js';
+import { Warmup, type WarmupHost, type WarmupLimits } from './warmup.js';
 import type { PoolRejection, UpstreamExchange } from './upstream-exchange.js';
 import { EndpointTls } from './upstream-tls.js';
 
@@ -75,7 +76,7 @@ export interface H2SessionView {
 
 const STATE_NAMES = ['connecting', 'open', 'draining', 'closed'] as const;
 
-export class H2SessionPool implements ManagedPool {
+export class H2SessionPool implements ManagedPool, WarmupHost {
   readonly opts: H2SessionPoolOptions & PoolLimits;
   readonly h2: H2Options;
   readonly protocol: H2Protocol;
@@ -98,12 +99,8 @@ export class H2SessionPool implements ManagedPool {
   private pumpAgain = false;
   private sweepTimer: PoolTimer | null = null;
 
-  // Warm-up state.
-  private warming = false;
-  private warmInFlight = 0;
-  private warmFailures = 0;
-  private warmTimer: PoolTimer | null = null;
-  private reportedWarm = false;
+  /** Warm-up (null without `pool.warmup`); warm means this worker is counted in the endpoint's `warm_pools`. */
+  private readonly warmup: Warmup | null;
 
   // protocol auto: what the endpoint chose, and the HTTP/1.1 pool when it chose HTTP/1.1.
   private alpn: 'h2' | 'http1' | null = null;
@@ -134,6 +131,7 @@ export class H2SessionPool implements ManagedPool {
     const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
     this.authority = `${host}:${opts.port}`;
     this.authorityUrl = `${this.scheme}://${this.authority}`;
+    this.warmup = opts.warmup === null ? null : new Warmup(opts.warmup, this, this.clock, this.random);
   }
 
   setLimits(l: PoolLimits): void {
@@ -146,7 +144,7 @@ export class H2SessionPool implements ManagedPool {
   }
 
   get isWarm(): boolean {
-    return this.fallback !== null ? this.fallback.isWarm : this.reportedWarm;
+    return this.fallback !== null ? this.fallback.isWarm : (this.warmup?.isWarm ?? false);
   }
 
   /** The endpoint chose HTTP/1.1 by ALPN (protocol auto): an EndpointPool serves it now. */
@@ -313,8 +311,8 @@ export class H2SessionPool implements ManagedPool {
       s.drain();
       return;
     }
-    if (s.forWarmup) this.onWarmReady();
-    else if (this.warming) this.pumpWarmup();
+    if (s.forWarmup) this.warmup?.onReady();
+    else this.warmup?.pump();
     this.pump();
     if (s.active === 0) {
       s.idleSince = this.clock.now();
@@ -341,7 +339,7 @@ export class H2SessionPool implements ManagedPool {
     if (failure !== null) {
       this.stats.cluster(this.opts.clusterSlot, 'upstream_connect_failures', 1);
       this.stats.endpoint(this.opts.endpointSlot, 'connect_failures', 1);
-      if (s.forWarmup) this.onWarmFailed();
+      if (s.forWarmup && !this.closed && this.fallback === null) this.warmup?.onFailed();
       // Tell the oldest waiter; the others keep waiting for sessions still open or connecting, unless
       // nothing is left that could serve them.
       this.shiftWaiter()?.exchange.onConnectFailure(failure);
@@ -354,11 +352,7 @@ export class H2SessionPool implements ManagedPool {
     this.pump();
     // Keep a warm pool warm, through the warm-up path: a replacement that fails backs off, and the
     // pool stops saying it is warm.
-    const warm = this.opts.warmup;
-    if (this.reportedWarm && warm !== null && this.usableCount() < this.warmTarget(warm.connections)) {
-      this.warming = true;
-      this.pumpWarmup();
-    }
+    this.warmup?.replenish();
   }
 
   private usableCount(): number {
@@ -389,8 +383,6 @@ export class H2SessionPool implements ManagedPool {
     const { protocol: _p, http2: _h, ...http1 } = this.opts;
     this.fallback = new EndpointPool({ ...http1 }, this.state, this.stats, this.sources);
     this.stopTimers();
-    this.warmInFlight = 0;
-    this.setWarm(false);
     for (const s of [...this.sessions]) s.abandon();
     for (let w = this.shiftWaiter(); w; w = this.shiftWaiter()) {
       const refused = this.acquireHttp1(w.exchange, w.isHead);
@@ -415,59 +407,29 @@ export class H2SessionPool implements ManagedPool {
    */
   warm(): void {
     if (this.fallback !== null) return this.fallback.warm();
-    if (this.opts.warmup === null || this.closed) return;
-    if (this.reportedWarm) this.setWarm(false);
-    this.warming = true;
-    this.warmFailures = 0;
-    this.pumpWarmup();
+    if (!this.closed) this.warmup?.start();
   }
 
-  private warmTarget(connections: number): number {
-    return Math.min(this.h2.sessionsPerEndpoint, connections);
-  }
-
-  private pumpWarmup(): void {
-    const warm = this.opts.warmup;
-    if (!this.warming || warm === null || this.closed || this.warmTimer !== null || this.fallback !== null) return;
-    const target = this.warmTarget(warm.connections);
+  // WarmupHost: a session is ready once it has the endpoint's SETTINGS; it counts while connecting or open.
+  warmReady(): number {
     let ready = 0;
     for (const s of this.sessions) if (s.state === SessionState.Open && s.established) ready++;
-    if (ready >= target) {
-      this.warming = false;
-      this.setWarm(true);
-      return;
-    }
-    while (this.warmInFlight < warm.concurrency && this.usableCount() < target) {
-      if (!this.open(true)) break;
-      this.warmInFlight++;
-    }
+    return ready;
   }
 
-  private onWarmReady(): void {
-    if (this.warmInFlight > 0) this.warmInFlight--;
-    this.warmFailures = 0;
-    this.pumpWarmup();
+  warmOpen(): number {
+    return this.usableCount();
   }
 
-  private onWarmFailed(): void {
-    if (this.warmInFlight > 0) this.warmInFlight--;
-    const warm = this.opts.warmup;
-    if (warm === null || this.closed) return;
-    // A pool that cannot open its warm sessions is not warm, whatever it was before.
-    this.setWarm(false);
-    if (this.warmTimer !== null) return;
-    // Back off with full jitter so a sick upstream does not get a connection storm from every worker.
-    const delay = backoffDelay(this.warmFailures++, warm.backoffBaseMs, warm.backoffMaxMs, this.random());
-    this.warmTimer = this.clock.setTimeout(() => {
-      this.warmTimer = null;
-      this.pumpWarmup();
-    }, delay);
-    this.warmTimer.unref();
+  warmTarget(limits: WarmupLimits): number {
+    return Math.min(this.h2.sessionsPerEndpoint, limits.connections);
   }
 
-  private setWarm(warm: boolean): void {
-    if (this.reportedWarm === warm) return;
-    this.reportedWarm = warm;
+  openForWarmup(): boolean {
+    return this.fallback === null && this.open(true);
+  }
+
+  reportWarm(warm: boolean): void {
     reportWarm(this.state, this.opts, warm);
   }
 
@@ -501,7 +463,7 @@ export class H2SessionPool implements ManagedPool {
     }
     if (o.idleTimeoutMs > 0 && idle > 0) {
       const warm = this.opts.warmup;
-      const keep = Math.max(Math.min(o.minIdle, this.h2.sessionsPerEndpoint), this.reportedWarm && warm !== null ? this.warmTarget(warm.connections) : 0);
+      const keep = Math.max(Math.min(o.minIdle, this.h2.sessionsPerEndpoint), this.warmup?.isWarm && warm !== null ? Math.min(this.h2.sessionsPerEndpoint, warm.connections) : 0);
       const deadline = now - o.idleTimeoutMs;
       const candidates = this.sessions.filter((s) => s.state === SessionState.Open && s.active === 0 && s.idleSince <= deadline).sort((a, b) => a.idleSince - b.idleSince);
       for (const s of candidates) {
@@ -523,7 +485,6 @@ export class H2SessionPool implements ManagedPool {
   close(): void {
     this.closed = true;
     this.stopTimers();
-    this.setWarm(false);
     // One still connecting is abandoned: its end is the pool's doing, not a connect failure.
     for (const s of [...this.sessions]) {
       if (s.established) s.destroy();
@@ -537,7 +498,6 @@ export class H2SessionPool implements ManagedPool {
   closeIdle(): void {
     this.closed = true;
     this.stopTimers();
-    this.setWarm(false);
     for (const s of [...this.sessions]) s.drain();
     this.fallback?.closeIdle();
   }
@@ -545,9 +505,7 @@ export class H2SessionPool implements ManagedPool {
   private stopTimers(): void {
     if (this.sweepTimer !== null) this.clock.clearInterval(this.sweepTimer);
     this.sweepTimer = null;
-    if (this.warmTimer !== null) this.clock.clearTimeout(this.warmTimer);
-    this.warmTimer = null;
-    this.warming = false;
+    this.warmup?.stop();
   }
 
   // ---------------------------------------------------------------- internals
