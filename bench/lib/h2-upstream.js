@@ -9,6 +9,7 @@ import path from 'node:path';
 import { findBinary } from './binaries.js';
 import { startChild } from './child.js';
 import { freePort, waitFor200 } from './net.js';
+import { nginxPreamble } from '../peers/nginx.js';
 
 /**
  * @param {{ dir: string, port: number }} o
@@ -16,24 +17,7 @@ import { freePort, waitFor200 } from './net.js';
  */
 export function h2UpstreamConfig(o) {
   const d = o.dir;
-  return `daemon off;
-master_process on;
-worker_processes 1;
-pid ${path.join(d, 'nginx.pid')};
-error_log ${path.join(d, 'error.log')} warn;
-worker_rlimit_nofile 65536;
-
-events {
-  worker_connections 16384;
-}
-
-http {
-  access_log off;
-  client_body_temp_path ${path.join(d, 'client_body')};
-  proxy_temp_path ${path.join(d, 'proxy')};
-  fastcgi_temp_path ${path.join(d, 'fastcgi')};
-  uwsgi_temp_path ${path.join(d, 'uwsgi')};
-  scgi_temp_path ${path.join(d, 'scgi')};
+  return `${nginxPreamble(d, 1)}
   # A proxy keeps its upstream sessions for the whole run (nginx closes an HTTP/2 connection after
   # keepalive_requests streams, 1000 by default).
   keepalive_requests 1000000;

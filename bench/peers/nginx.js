@@ -11,6 +11,34 @@ import { waitFor200 } from '../lib/net.js';
 import { benchCertificates } from '../lib/tls-certs.js';
 
 /**
+ * The start of an nginx config every bench nginx shares: foreground, its files in `dir`, no access
+ * log, the descriptor and connection limits; it ends inside the open `http {` block.
+ * @param {string} dir
+ * @param {number} workers
+ * @returns {string}
+ */
+export function nginxPreamble(dir, workers) {
+  return `daemon off;
+master_process on;
+worker_processes ${workers};
+pid ${path.join(dir, 'nginx.pid')};
+error_log ${path.join(dir, 'error.log')} warn;
+worker_rlimit_nofile 65536;
+
+events {
+  worker_connections 16384;
+}
+
+http {
+  access_log off;
+  client_body_temp_path ${path.join(dir, 'client_body')};
+  proxy_temp_path ${path.join(dir, 'proxy')};
+  fastcgi_temp_path ${path.join(dir, 'fastcgi')};
+  uwsgi_temp_path ${path.join(dir, 'uwsgi')};
+  scgi_temp_path ${path.join(dir, 'scgi')};`;
+}
+
+/**
  * With `tls`, the listener serves HTTPS: that certificate, TLS 1.2 and 1.3 (Pillion's default
  * `min_version`), OpenSSL's default ciphers and curves, nginx's default session settings.
  * With `http2`, the listener speaks HTTP/2 with prior knowledge only (nginx 1.22 answers an
@@ -31,24 +59,7 @@ export function nginxConfig(o) {
     : '';
   const grpc = `
       grpc_pass grpc://up;`;
-  return `daemon off;
-master_process on;
-worker_processes ${o.workers};
-pid ${path.join(d, 'nginx.pid')};
-error_log ${path.join(d, 'error.log')} warn;
-worker_rlimit_nofile 65536;
-
-events {
-  worker_connections 16384;
-}
-
-http {
-  access_log off;
-  client_body_temp_path ${path.join(d, 'client_body')};
-  proxy_temp_path ${path.join(d, 'proxy')};
-  fastcgi_temp_path ${path.join(d, 'fastcgi')};
-  uwsgi_temp_path ${path.join(d, 'uwsgi')};
-  scgi_temp_path ${path.join(d, 'scgi')};
+  return `${nginxPreamble(d, o.workers)}
   # The load generator keeps its connections for the whole run, as it does with Pillion.
   keepalive_requests 1000000;
   keepalive_timeout 60s;
